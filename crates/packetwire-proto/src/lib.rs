@@ -85,6 +85,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod converter;
+pub mod dynamic;
 mod error;
 mod framing;
 mod line;
@@ -97,8 +98,7 @@ mod json;
 
 pub use converter::{NoConverter, RecvConverter, SendConverter, Stapled};
 pub use error::{
-    BuildError, ConversionError, DeserializeError, DeserializeErrorKind, ParseError,
-    SerializeError,
+    BuildError, ConversionError, DeserializeError, DeserializeErrorKind, ParseError, SerializeError,
 };
 pub use framing::{Frame, Separated, SeparatorScanner};
 pub use line::{Encoding, LineSerializer, Newline};

@@ -113,6 +113,19 @@ impl<S: DatagramSerializer + ?Sized> DatagramSerializer for &S {
     }
 }
 
+impl<S: DatagramSerializer + ?Sized> DatagramSerializer for Box<S> {
+    type Sent = S::Sent;
+    type Received = S::Received;
+
+    fn serialize(&self, packet: &Self::Sent, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        (**self).serialize(packet, dst)
+    }
+
+    fn deserialize(&self, datagram: &[u8]) -> Result<Self::Received, DeserializeError> {
+        (**self).deserialize(datagram)
+    }
+}
+
 impl<S: DatagramSerializer + ?Sized> DatagramSerializer for std::sync::Arc<S> {
     type Sent = S::Sent;
     type Received = S::Received;

@@ -1,0 +1,373 @@
+//! Serializers chosen at run time, on [`Value`] packets.
+//!
+//! A [`CodecSpec`] names a serializer and a stack of wrappers with the strings the command-line
+//! tool takes (`--serializer json --wrap zlib,base64`), and builds a boxed stream or datagram
+//! codec from them. Tools, tests and configuration-driven programs use this; programs that know
+//! their format at compile time use the typed serializers directly, which are faster.
+//!
+//! Serializer names: `json`, `json-raw` (bracket scanning, EasyNetwork's `use_lines=False`),
+//! `line`, `msgpack`, `cbor`, `pickle` (one-shot: wrap it to use it on a stream),
+//! `struct:FORMAT` (Python `struct` format, packets are lists), `record:NAME=FMT,...`
+//! (EasyNetwork's named-tuple structs, packets are maps), `postcard`.
+//!
+//! Wrapper names, innermost first: `base64` with optional `:standard`, `:urlsafe`,
+//! `:checksum`, `:key=KEY` modifiers (for example `base64:standard:checksum`), `zlib`, `bz2`,
+//! `zstd`, each with an optional `:level=N`.
+//!
+//! ```
+//! use bytes::BytesMut;
+//! use packetwire_proto::dynamic::CodecSpec;
+//! use packetwire_proto::Value;
+//!
+//! let spec = CodecSpec::new("line");
+//! let codec = spec.build_stream().unwrap();
+//! let mut wire = BytesMut::new();
+//! codec.encode(&Value::from("hello"), &mut wire).unwrap();
+//! assert_eq!(&wire[..], b"hello\n");
+//! let mut decoder = codec.decoder();
+//! assert_eq!(decoder.decode(&mut wire).unwrap(), Some(Value::from("hello")));
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::BytesMut;
+
+use crate::error::{DeserializeError, SerializeError};
+use crate::line::{Encoding, LineSerializer, Newline};
+use crate::serializer::{DatagramSerializer, StreamSerializer};
+use crate::value::Value;
+
+/// A serializer and its wrappers, by name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CodecSpec {
+    /// The serializer's name (see the [module documentation](self)).
+    pub serializer: String,
+    /// Wrapper names, innermost first.
+    pub wrap: Vec<String>,
+    /// Line ending for `line`: `lf`, `cr` or `crlf`.
+    pub newline: Option<String>,
+    /// Text encoding for `line` and `record`: `ascii`, `utf-8` or `latin-1`.
+    pub encoding: Option<String>,
+    /// Packet-size limit in bytes, for the serializer and every wrapper.
+    pub limit: Option<usize>,
+}
+
+/// A [`CodecSpec`] that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError(String);
+
+impl SpecError {
+    fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// A stream serializer on [`Value`] packets, chosen at run time.
+pub trait DynStreamCodec: Send + Sync {
+    /// Appends one framed packet to `dst`.
+    fn encode(&self, packet: &Value, dst: &mut BytesMut) -> Result<(), SerializeError>;
+    /// A decoder for one stream.
+    fn decoder(&self) -> Box<dyn DynStreamDecoder>;
+}
+
+/// The per-stream decoder of a [`DynStreamCodec`].
+pub trait DynStreamDecoder: Send {
+    /// See [`StreamSerializer::decode`].
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, DeserializeError>;
+    /// See [`StreamSerializer::decode_eof`].
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Value>, DeserializeError>;
+}
+
+/// A one-shot serializer on [`Value`] packets, chosen at run time.
+pub trait DynDatagramCodec: Send + Sync {
+    /// Appends the serialized packet to `dst`.
+    fn serialize(&self, packet: &Value, dst: &mut BytesMut) -> Result<(), SerializeError>;
+    /// Decodes one datagram.
+    fn deserialize(&self, datagram: &[u8]) -> Result<Value, DeserializeError>;
+}
+
+type OneShot = Box<dyn DatagramSerializer<Sent = Value, Received = Value>>;
+
+impl<S> DynDatagramCodec for S
+where
+    S: DatagramSerializer<Sent = Value, Received = Value> + ?Sized,
+{
+    fn serialize(&self, packet: &Value, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        DatagramSerializer::serialize(self, packet, dst)
+    }
+
+    fn deserialize(&self, datagram: &[u8]) -> Result<Value, DeserializeError> {
+        DatagramSerializer::deserialize(self, datagram)
+    }
+}
+
+struct Erased<S>(Arc<S>);
+
+struct ErasedDecoder<S: StreamSerializer> {
+    serializer: Arc<S>,
+    state: S::DecodeState,
+}
+
+impl<S> DynStreamCodec for Erased<S>
+where
+    S: StreamSerializer<Sent = Value, Received = Value> + 'static,
+{
+    fn encode(&self, packet: &Value, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        self.0.encode(packet, dst)
+    }
+
+    fn decoder(&self) -> Box<dyn DynStreamDecoder> {
+        Box::new(ErasedDecoder {
+            state: self.0.decode_state(),
+            serializer: Arc::clone(&self.0),
+        })
+    }
+}
+
+impl<S> DynStreamDecoder for ErasedDecoder<S>
+where
+    S: StreamSerializer<Sent = Value, Received = Value>,
+{
+    fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Value>, DeserializeError> {
+        self.serializer.decode(&mut self.state, src)
+    }
+
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Value>, DeserializeError> {
+        self.serializer.decode_eof(&mut self.state, src)
+    }
+}
+
+fn erase<S>(serializer: S) -> Box<dyn DynStreamCodec>
+where
+    S: StreamSerializer<Sent = Value, Received = Value> + 'static,
+{
+    Box::new(Erased(Arc::new(serializer)))
+}
+
+/// Puts a serializer of another packet type behind `Value` packets.
+macro_rules! value_adapter {
+    ($(#[$doc:meta])* $name:ident($inner:ty), sent: |$p:ident| $to:expr, received: |$r:ident| $from:expr) => {
+        $(#[$doc])*
+        struct $name($inner);
+
+        impl DatagramSerializer for $name {
+            type Sent = Value;
+            type Received = Value;
+
+            fn serialize(&self, $p: &Value, dst: &mut BytesMut) -> Result<(), SerializeError> {
+                self.0.serialize($to?, dst)
+            }
+
+            fn deserialize(&self, datagram: &[u8]) -> Result<Value, DeserializeError> {
+                self.0.deserialize(datagram).map(|$r| $from)
+            }
+        }
+
+        impl StreamSerializer for $name {
+            type Sent = Value;
+            type Received = Value;
+            type DecodeState = <$inner as StreamSerializer>::DecodeState;
+
+            fn decode_state(&self) -> Self::DecodeState {
+                self.0.decode_state()
+            }
+
+            fn encode(&self, $p: &Value, dst: &mut BytesMut) -> Result<(), SerializeError> {
+                self.0.encode($to?, dst)
+            }
+
+            fn decode(
+                &self,
+                state: &mut Self::DecodeState,
+                src: &mut BytesMut,
+            ) -> Result<Option<Value>, DeserializeError> {
+                Ok(self.0.decode(state, src)?.map(|$r| $from))
+            }
+        }
+    };
+}
+
+value_adapter!(
+    /// Lines as `Value::Str`.
+    LineValues(LineSerializer),
+    sent: |p| match p {
+        Value::Str(s) => Ok::<_, SerializeError>(s.as_str()),
+        other => Err(SerializeError::new(format!("the line serializer sends strings, not {other:?}"))),
+    },
+    received: |s| Value::Str(s)
+);
+
+fn parse_newline(name: Option<&str>) -> Result<Newline, SpecError> {
+    match name.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("lf") => Ok(Newline::Lf),
+        Some("cr") => Ok(Newline::Cr),
+        Some("crlf") => Ok(Newline::CrLf),
+        Some(other) => Err(SpecError::new(format!(
+            "unknown newline {other:?}: use lf, cr or crlf"
+        ))),
+    }
+}
+
+fn parse_encoding(name: Option<&str>, default: Encoding) -> Result<Encoding, SpecError> {
+    match name.map(str::to_ascii_lowercase).as_deref() {
+        None => Ok(default),
+        Some("ascii") => Ok(Encoding::Ascii),
+        Some("utf-8" | "utf8") => Ok(Encoding::Utf8),
+        Some("latin-1" | "latin1" | "iso-8859-1") => Ok(Encoding::Latin1),
+        Some(other) => Err(SpecError::new(format!(
+            "unknown encoding {other:?}: use ascii, utf-8 or latin-1"
+        ))),
+    }
+}
+
+impl CodecSpec {
+    /// A spec for `serializer` with no wrapper and default options.
+    pub fn new(serializer: impl Into<String>) -> Self {
+        Self {
+            serializer: serializer.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Adds wrappers from a comma-separated list, innermost first (`"zlib,base64"`).
+    pub fn with_wrap_list(mut self, list: &str) -> Self {
+        self.wrap.extend(
+            list.split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .map(String::from),
+        );
+        self
+    }
+
+    fn line(&self) -> Result<LineSerializer, SpecError> {
+        let mut line = LineSerializer::new()
+            .with_newline(parse_newline(self.newline.as_deref())?)
+            .with_encoding(parse_encoding(self.encoding.as_deref(), Encoding::Ascii)?);
+        if let Some(limit) = self.limit {
+            line = line.with_limit(limit);
+        }
+        Ok(line)
+    }
+
+    #[cfg(feature = "json")]
+    fn json(&self, use_lines: bool) -> crate::JsonSerializer<Value> {
+        let json = crate::JsonSerializer::<Value>::new().with_lines(use_lines);
+        match self.limit {
+            Some(limit) => json.with_limit(limit),
+            None => json,
+        }
+    }
+
+    fn unknown_serializer(&self) -> SpecError {
+        SpecError::new(format!(
+            "unknown or disabled serializer {:?} (known: json, json-raw, line, msgpack, cbor, \
+             pickle, struct:FORMAT, record:NAME=FMT,..., postcard)",
+            self.serializer
+        ))
+    }
+
+    /// The serializer alone, as a one-shot serializer.
+    fn base_datagram(&self) -> Result<OneShot, SpecError> {
+        Ok(match self.serializer.as_str() {
+            #[cfg(feature = "json")]
+            "json" | "json-raw" => Box::new(self.json(true)),
+            "line" => Box::new(LineValues(self.line()?)),
+            _ => return Err(self.unknown_serializer()),
+        })
+    }
+
+    /// Wraps `inner` in the wrapper named `name`.
+    fn wrap_datagram(&self, _inner: OneShot, name: &str) -> Result<OneShot, SpecError> {
+        Err(SpecError::new(format!(
+            "unknown or disabled wrapper {name:?}"
+        )))
+    }
+
+    /// Wraps `inner` in the wrapper named `name`, as the outermost stream layer.
+    fn wrap_stream(
+        &self,
+        _inner: OneShot,
+        name: &str,
+    ) -> Result<Box<dyn DynStreamCodec>, SpecError> {
+        Err(SpecError::new(format!(
+            "unknown or disabled wrapper {name:?}"
+        )))
+    }
+
+    /// Builds the stream codec: the outermost wrapper's framing, or the serializer's own.
+    pub fn build_stream(&self) -> Result<Box<dyn DynStreamCodec>, SpecError> {
+        let Some((outer, inner_wrappers)) = self.wrap.split_last() else {
+            return Ok(match self.serializer.as_str() {
+                #[cfg(feature = "json")]
+                "json" => erase(self.json(true)),
+                #[cfg(feature = "json")]
+                "json-raw" => erase(self.json(false)),
+                "line" => erase(LineValues(self.line()?)),
+                _ => return Err(self.unknown_serializer()),
+            });
+        };
+        let mut inner = self.base_datagram()?;
+        for name in inner_wrappers {
+            inner = self.wrap_datagram(inner, name)?;
+        }
+        self.wrap_stream(inner, outer)
+    }
+
+    /// Builds the datagram codec: the serializer inside its wrappers.
+    pub fn build_datagram(&self) -> Result<Box<dyn DynDatagramCodec>, SpecError> {
+        let mut codec = self.base_datagram()?;
+        for name in &self.wrap {
+            codec = self.wrap_datagram(codec, name)?;
+        }
+        Ok(Box::new(codec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_names_are_errors() {
+        assert!(CodecSpec::new("nope").build_stream().is_err());
+        assert!(CodecSpec::new("json")
+            .with_wrap_list("nope")
+            .build_stream()
+            .is_err());
+        let mut spec = CodecSpec::new("line");
+        spec.newline = Some("lfcr".into());
+        assert!(spec.build_stream().is_err());
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn json_raw_stream_and_datagram() {
+        let codec = CodecSpec::new("json-raw").build_stream().unwrap();
+        let mut wire = BytesMut::new();
+        codec
+            .encode(&Value::List(vec![Value::Int(1)]), &mut wire)
+            .unwrap();
+        codec.encode(&Value::Int(2), &mut wire).unwrap();
+        assert_eq!(&wire[..], b"[1]2\n");
+        let mut d = codec.decoder();
+        assert_eq!(
+            d.decode(&mut wire).unwrap(),
+            Some(Value::List(vec![Value::Int(1)]))
+        );
+        assert_eq!(d.decode(&mut wire).unwrap(), Some(Value::Int(2)));
+        let dg = CodecSpec::new("json").build_datagram().unwrap();
+        let mut out = BytesMut::new();
+        dg.serialize(&Value::Null, &mut out).unwrap();
+        assert_eq!(&out[..], b"null");
+    }
+}
