@@ -40,7 +40,9 @@ pub(crate) fn decode(args: &DecodeArgs) -> Result<ExitCode, String> {
     if args.serializer.datagram {
         let codec = spec.build_datagram().map_err(|e| e.to_string())?;
         let mut datagram = Vec::new();
-        stdin.read_to_end(&mut datagram).map_err(|e| format!("cannot read stdin: {e}"))?;
+        stdin
+            .read_to_end(&mut datagram)
+            .map_err(|e| format!("cannot read stdin: {e}"))?;
         match codec.deserialize(&datagram) {
             Ok(packet) => print_packet(&mut out, &packet).map_err(|e| e.to_string())?,
             Err(e) => {
@@ -58,14 +60,19 @@ pub(crate) fn decode(args: &DecodeArgs) -> Result<ExitCode, String> {
         let mut chunk = vec![0u8; 64 * 1024];
         let mut eof = false;
         while !eof {
-            let n = stdin.read(&mut chunk).map_err(|e| format!("cannot read stdin: {e}"))?;
+            let n = stdin
+                .read(&mut chunk)
+                .map_err(|e| format!("cannot read stdin: {e}"))?;
             eof = n == 0;
             buf.extend_from_slice(&chunk[..n]);
             fed += n;
             loop {
                 let offset = fed - buf.len();
-                let result =
-                    if eof { decoder.decode_eof(&mut buf) } else { decoder.decode(&mut buf) };
+                let result = if eof {
+                    decoder.decode_eof(&mut buf)
+                } else {
+                    decoder.decode(&mut buf)
+                };
                 match result {
                     Ok(Some(packet)) => {
                         index += 1;
@@ -80,7 +87,9 @@ pub(crate) fn decode(args: &DecodeArgs) -> Result<ExitCode, String> {
                         } else {
                             "framing lost, decoding goes on with the following bytes"
                         };
-                        eprintln!("packetwire: packet {index} at byte offset {offset}: {e} ({after})");
+                        eprintln!(
+                            "packetwire: packet {index} at byte offset {offset}: {e} ({after})"
+                        );
                     }
                 }
             }
@@ -106,9 +115,10 @@ pub(crate) fn encode(args: &EncodeArgs) -> Result<ExitCode, String> {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str(&line).map_err(|e| e.to_string()).and_then(|json| {
-            Value::from_json(json).map_err(|e| e.to_string())
-        }) {
+        match serde_json::from_str(&line)
+            .map_err(|e| e.to_string())
+            .and_then(|json| Value::from_json(json).map_err(|e| e.to_string()))
+        {
             Ok(value) => values.push((n + 1, value)),
             Err(e) => {
                 eprintln!("packetwire: line {}: not a JSON value: {e}", n + 1);
@@ -139,6 +149,12 @@ pub(crate) fn encode(args: &EncodeArgs) -> Result<ExitCode, String> {
         }
     }
     let mut out = io::stdout().lock();
-    out.write_all(&wire).and_then(|()| out.flush()).map_err(|e| e.to_string())?;
-    Ok(if failures > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    out.write_all(&wire)
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())?;
+    Ok(if failures > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }

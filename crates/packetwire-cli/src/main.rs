@@ -52,7 +52,12 @@ impl SerializerArgs {
     pub(crate) fn spec(&self) -> packetwire::dynamic::CodecSpec {
         packetwire::dynamic::CodecSpec {
             serializer: self.serializer.clone(),
-            wrap: self.wrap.iter().filter(|w| !w.is_empty()).cloned().collect(),
+            wrap: self
+                .wrap
+                .iter()
+                .filter(|w| !w.is_empty())
+                .cloned()
+                .collect(),
             newline: self.newline.clone(),
             encoding: self.encoding.clone(),
             limit: self.limit,

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 
 use bytes::BytesMut;
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use criterion::{criterion_main, BatchSize, Criterion};
 use packetwire_proto::{StreamSerializer, *};
 use serde::{Deserialize, Serialize};
 
@@ -42,11 +42,17 @@ fn document(target: usize) -> Document {
         title: "Quarterly inventory report for the north-east warehouse".into(),
         active: true,
         ratio: 0.618_033_988_749_895,
-        tags: ["inventory", "warehouse", "report", "q3"].map(String::from).to_vec(),
-        attributes: [("region", "north-east"), ("owner", "ops-team"), ("format", "v2")]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect(),
+        tags: ["inventory", "warehouse", "report", "q3"]
+            .map(String::from)
+            .to_vec(),
+        attributes: [
+            ("region", "north-east"),
+            ("owner", "ops-team"),
+            ("format", "v2"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
         items: Vec::new(),
     };
     let mut n = 0u32;
@@ -109,7 +115,11 @@ fn pair<S>(
             )
         });
         group.bench_function("serde", |b| {
-            b.iter_batched_ref(|| bare.clone(), |buf| serde_decode(buf), BatchSize::SmallInput)
+            b.iter_batched_ref(
+                || bare.clone(),
+                |buf| serde_decode(buf),
+                BatchSize::SmallInput,
+            )
         });
         group.finish();
     }
@@ -118,10 +128,32 @@ fn pair<S>(
 fn json(c: &mut Criterion) {
     let encode = |d: &Document, out: &mut Vec<u8>| serde_json::to_writer(out, d).unwrap();
     let decode = |b: &[u8]| serde_json::from_slice(b).unwrap();
-    pair(c, "json", &JsonSerializer::<Document>::new().with_ensure_ascii(false), encode, decode);
-    pair(c, "json-ascii", &JsonSerializer::<Document>::new(), encode, decode);
-    pair(c, "json-raw", &JsonSerializer::<Document>::new().with_lines(false), encode, decode);
+    pair(
+        c,
+        "json",
+        &JsonSerializer::<Document>::new().with_ensure_ascii(false),
+        encode,
+        decode,
+    );
+    pair(
+        c,
+        "json-ascii",
+        &JsonSerializer::<Document>::new(),
+        encode,
+        decode,
+    );
+    pair(
+        c,
+        "json-raw",
+        &JsonSerializer::<Document>::new().with_lines(false),
+        encode,
+        decode,
+    );
 }
 
-criterion_group!(benches, json);
+fn benches() {
+    let mut c = Criterion::default().configure_from_args();
+    json(&mut c);
+}
+
 criterion_main!(benches);

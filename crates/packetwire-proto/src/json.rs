@@ -53,7 +53,7 @@ pub struct JsonSerializer<T = serde_json::Value> {
 
 impl<T> Clone for JsonSerializer<T> {
     fn clone(&self) -> Self {
-        Self { ..*self }
+        *self
     }
 }
 
@@ -222,11 +222,18 @@ impl RawScanner {
     /// consumed at most leading whitespace) when the document is incomplete, invalid or too
     /// long; the scanner then frames it. Tried once per document, so a document that arrives
     /// in many chunks costs at most one extra pass.
-    fn try_parse_whole<T: DeserializeOwned>(&mut self, src: &mut BytesMut, limit: usize) -> Option<T> {
+    fn try_parse_whole<T: DeserializeOwned>(
+        &mut self,
+        src: &mut BytesMut,
+        limit: usize,
+    ) -> Option<T> {
         if self.kind.is_some() || self.discarding {
             return None;
         }
-        let ws = src.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')).count();
+        let ws = src
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .count();
         src.advance(ws);
         if !matches!(src.first(), Some(b'{' | b'[' | b'"')) {
             return None;
@@ -406,7 +413,9 @@ impl<const ENSURE_ASCII: bool> serde_json::ser::Formatter for PythonFormatter<EN
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        if !ENSURE_ASCII || (fragment.is_ascii() && memchr::memchr(0x7f, fragment.as_bytes()).is_none()) {
+        if !ENSURE_ASCII
+            || (fragment.is_ascii() && memchr::memchr(0x7f, fragment.as_bytes()).is_none())
+        {
             return writer.write_all(fragment.as_bytes());
         }
         // Python escapes everything outside ' '..='~' (DEL included) as lowercase \uXXXX,
@@ -463,11 +472,8 @@ fn write_python_float_slow<W: ?Sized + io::Write>(writer: &mut W, text: &[u8]) -
     for &b in mantissa {
         match b {
             b'.' => seen_point = true,
-            b'0' if len == 0 => {
-                if seen_point {
-                    leading_zeros += 1;
-                }
-            }
+            b'0' if len == 0 && seen_point => leading_zeros += 1,
+            b'0' if len == 0 => {}
             b'0'..=b'9' => {
                 if len < digits.len() {
                     digits[len] = b;
@@ -484,9 +490,16 @@ fn write_python_float_slow<W: ?Sized + io::Write>(writer: &mut W, text: &[u8]) -
         // Zero.
         return writer.write_all(if negative { b"-0.0" } else { b"0.0" });
     }
-    let mut exp = if int_digits > 0 { int_digits - 1 } else { -(leading_zeros + 1) };
+    let mut exp = if int_digits > 0 {
+        int_digits - 1
+    } else {
+        -(leading_zeros + 1)
+    };
     if let Some(e) = exp_part {
-        exp += std::str::from_utf8(e).ok().and_then(|e| e.parse::<i32>().ok()).unwrap_or(0);
+        exp += std::str::from_utf8(e)
+            .ok()
+            .and_then(|e| e.parse::<i32>().ok())
+            .unwrap_or(0);
     }
     while len > 1 && digits[len - 1] == b'0' {
         len -= 1;
