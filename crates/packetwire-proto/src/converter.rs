@@ -64,6 +64,7 @@ pub trait RecvConverter<Wire>: Send + Sync {
 
     /// Converts a received wire value; a value that is not a valid packet is a
     /// [`ConversionError`] (the connection goes on with the next packet).
+    #[allow(clippy::wrong_self_convention)]
     fn from_wire(&self, wire: Wire) -> Result<Self::Received, ConversionError>;
 }
 

@@ -50,7 +50,7 @@ pub struct JsonSerializer<T = serde_json::Value> {
 
 impl<T> Clone for JsonSerializer<T> {
     fn clone(&self) -> Self {
-        Self { ..*self }
+        *self
     }
 }
 
