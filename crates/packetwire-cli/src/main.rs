@@ -1,1 +1,81 @@
-fn main() {}
+//! The `packetwire` command-line tool: encode and decode packets with any of packetwire's
+//! serializers and wrappers.
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod codec;
+
+/// Typed packets on the command line.
+#[derive(Debug, Parser)]
+#[command(name = "packetwire", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read framed bytes on stdin and print each packet as one line of compact JSON.
+    Decode(codec::DecodeArgs),
+    /// Read JSON values on stdin, one per line, and write their framed bytes to stdout.
+    Encode(codec::EncodeArgs),
+}
+
+/// How packets are turned into bytes: the options `encode` and `decode` share.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct SerializerArgs {
+    /// Serializer: json, json-raw, line, msgpack, cbor, pickle, struct:FORMAT,
+    /// record:NAME=FMT,..., postcard.
+    #[arg(long, short = 's')]
+    serializer: String,
+    /// Wrappers, innermost first: base64[:standard|:urlsafe][:checksum][:key=KEY], zlib, bz2,
+    /// zstd (each with an optional :level=N). `--wrap zlib,base64` is base64 of zlib.
+    #[arg(long, short = 'w', value_delimiter = ',')]
+    wrap: Vec<String>,
+    /// One datagram instead of a framed stream.
+    #[arg(long)]
+    datagram: bool,
+    /// Packet-size limit in bytes (default: 65536).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Line ending for the line serializer: lf, cr or crlf.
+    #[arg(long)]
+    newline: Option<String>,
+    /// Text encoding for the line and record serializers: ascii, utf-8 or latin-1.
+    #[arg(long)]
+    encoding: Option<String>,
+}
+
+impl SerializerArgs {
+    pub(crate) fn spec(&self) -> packetwire::dynamic::CodecSpec {
+        packetwire::dynamic::CodecSpec {
+            serializer: self.serializer.clone(),
+            wrap: self
+                .wrap
+                .iter()
+                .filter(|w| !w.is_empty())
+                .cloned()
+                .collect(),
+            newline: self.newline.clone(),
+            encoding: self.encoding.clone(),
+            limit: self.limit,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Decode(args) => codec::decode(&args),
+        Command::Encode(args) => codec::encode(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("packetwire: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -64,6 +64,9 @@ pub trait RecvConverter<Wire>: Send + Sync {
 
     /// Converts a received wire value; a value that is not a valid packet is a
     /// [`ConversionError`] (the connection goes on with the next packet).
+    // The name pairs with `SendConverter::to_wire`; converters are values with configuration,
+    // so this takes `&self` unlike a `From`-style constructor.
+    #[allow(clippy::wrong_self_convention)]
     fn from_wire(&self, wire: Wire) -> Result<Self::Received, ConversionError>;
 }
 

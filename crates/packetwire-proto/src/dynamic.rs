@@ -229,6 +229,145 @@ fn parse_encoding(name: Option<&str>, default: Encoding) -> Result<Encoding, Spe
     }
 }
 
+/// A parsed wrapper name.
+#[derive(Debug)]
+enum Wrapper {
+    #[cfg(feature = "base64")]
+    Base64 {
+        alphabet: crate::Base64Alphabet,
+        checksum: crate::Base64Checksum,
+    },
+    #[cfg(feature = "zlib")]
+    Zlib { level: Option<u32> },
+    #[cfg(feature = "bz2")]
+    Bz2 { level: Option<u32> },
+    #[cfg(feature = "zstd")]
+    Zstd { level: Option<i32> },
+}
+
+fn parse_level<T: std::str::FromStr>(
+    name: &str,
+    modifiers: &[&str],
+) -> Result<Option<T>, SpecError> {
+    match modifiers {
+        [] => Ok(None),
+        [m] => m
+            .strip_prefix("level=")
+            .and_then(|n| n.parse().ok())
+            .map(Some)
+            .ok_or_else(|| SpecError::new(format!("{name}: expected :level=N, got {m:?}"))),
+        _ => Err(SpecError::new(format!("{name}: too many modifiers"))),
+    }
+}
+
+fn parse_wrapper(name: &str) -> Result<Wrapper, SpecError> {
+    let mut parts = name.split(':');
+    let kind = parts.next().unwrap_or_default();
+    let modifiers: Vec<&str> = parts.collect();
+    match kind {
+        #[cfg(feature = "base64")]
+        "base64" => {
+            let mut alphabet = crate::Base64Alphabet::UrlSafe;
+            let mut checksum = crate::Base64Checksum::None;
+            for m in modifiers {
+                match m {
+                    "standard" => alphabet = crate::Base64Alphabet::Standard,
+                    "urlsafe" => alphabet = crate::Base64Alphabet::UrlSafe,
+                    "checksum" => checksum = crate::Base64Checksum::Sha256,
+                    _ => match m.strip_prefix("key=") {
+                        Some(key) => {
+                            checksum = crate::Base64Checksum::hmac_key(key)
+                                .map_err(|e| SpecError::new(format!("{name}: {e}")))?;
+                        }
+                        None => {
+                            return Err(SpecError::new(format!(
+                                "{name}: unknown base64 modifier {m:?} (standard, urlsafe, \
+                                 checksum, key=KEY)"
+                            )))
+                        }
+                    },
+                }
+            }
+            Ok(Wrapper::Base64 { alphabet, checksum })
+        }
+        #[cfg(feature = "zlib")]
+        "zlib" => Ok(Wrapper::Zlib {
+            level: parse_level(name, &modifiers)?,
+        }),
+        #[cfg(feature = "bz2")]
+        "bz2" => Ok(Wrapper::Bz2 {
+            level: parse_level(name, &modifiers)?,
+        }),
+        #[cfg(feature = "zstd")]
+        "zstd" => Ok(Wrapper::Zstd {
+            level: parse_level(name, &modifiers)?,
+        }),
+        _ => Err(SpecError::new(format!(
+            "unknown or disabled wrapper {name:?} (known: base64, zlib, bz2, zstd)"
+        ))),
+    }
+}
+
+fn boxed<S>(serializer: S) -> OneShot
+where
+    S: DatagramSerializer<Sent = Value, Received = Value> + 'static,
+{
+    Box::new(serializer)
+}
+
+/// Builds the wrapper `$wrapper` around `$inner`, with the spec's limit, and hands it to
+/// `$finish` (`boxed` for a one-shot serializer, `erase` for a stream codec).
+macro_rules! with_wrapper {
+    ($spec:expr, $wrapper:expr, $inner:expr, $finish:ident) => {{
+        let limit = $spec.limit;
+        match $wrapper {
+            #[cfg(feature = "base64")]
+            Wrapper::Base64 { alphabet, checksum } => {
+                let w = crate::Base64Wrapper::new($inner)
+                    .with_alphabet(alphabet)
+                    .with_checksum(checksum);
+                $finish(match limit {
+                    Some(l) => w.with_limit(l),
+                    None => w,
+                })
+            }
+            #[cfg(feature = "zlib")]
+            Wrapper::Zlib { level } => {
+                let mut w = crate::ZlibWrapper::new($inner);
+                if let Some(level) = level {
+                    w = w.with_level(level)
+                }
+                $finish(match limit {
+                    Some(l) => w.with_limit(l),
+                    None => w,
+                })
+            }
+            #[cfg(feature = "bz2")]
+            Wrapper::Bz2 { level } => {
+                let mut w = crate::Bz2Wrapper::new($inner);
+                if let Some(level) = level {
+                    w = w.with_level(level)
+                }
+                $finish(match limit {
+                    Some(l) => w.with_limit(l),
+                    None => w,
+                })
+            }
+            #[cfg(feature = "zstd")]
+            Wrapper::Zstd { level } => {
+                let mut w = crate::ZstdWrapper::new($inner);
+                if let Some(level) = level {
+                    w = w.with_level(level)
+                }
+                $finish(match limit {
+                    Some(l) => w.with_limit(l),
+                    None => w,
+                })
+            }
+        }
+    }};
+}
+
 impl CodecSpec {
     /// A spec for `serializer` with no wrapper and default options.
     pub fn new(serializer: impl Into<String>) -> Self {
@@ -287,21 +426,19 @@ impl CodecSpec {
     }
 
     /// Wraps `inner` in the wrapper named `name`.
-    fn wrap_datagram(&self, _inner: OneShot, name: &str) -> Result<OneShot, SpecError> {
-        Err(SpecError::new(format!(
-            "unknown or disabled wrapper {name:?}"
-        )))
+    fn wrap_datagram(&self, inner: OneShot, name: &str) -> Result<OneShot, SpecError> {
+        let wrapper = parse_wrapper(name)?;
+        Ok(with_wrapper!(self, wrapper, inner, boxed))
     }
 
     /// Wraps `inner` in the wrapper named `name`, as the outermost stream layer.
     fn wrap_stream(
         &self,
-        _inner: OneShot,
+        inner: OneShot,
         name: &str,
     ) -> Result<Box<dyn DynStreamCodec>, SpecError> {
-        Err(SpecError::new(format!(
-            "unknown or disabled wrapper {name:?}"
-        )))
+        let wrapper = parse_wrapper(name)?;
+        Ok(with_wrapper!(self, wrapper, inner, erase))
     }
 
     /// Builds the stream codec: the outermost wrapper's framing, or the serializer's own.

@@ -127,23 +127,8 @@ impl SeparatorScanner {
 /// Position of the first occurrence of `needle` in `haystack`.
 pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     match needle {
-        [] => Some(0),
-        [b] => haystack.iter().position(|c| c == b),
-        [first, rest @ ..] => {
-            let mut offset = 0;
-            while let Some(pos) = haystack[offset..].iter().position(|c| c == first) {
-                let at = offset + pos;
-                let tail = &haystack[at + 1..];
-                if tail.len() < rest.len() {
-                    return None;
-                }
-                if tail.starts_with(rest) {
-                    return Some(at);
-                }
-                offset = at + 1;
-            }
-            None
-        }
+        [b] => memchr::memchr(*b, haystack),
+        _ => memchr::memmem::find(haystack, needle),
     }
 }
 

@@ -4,12 +4,15 @@ use std::io;
 use std::marker::PhantomData;
 
 use bytes::{Buf, BufMut, BytesMut};
+use memchr::{memchr2, memchr3};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{DeserializeError, SerializeError};
 use crate::framing::{finish_separated, SeparatorScanner};
-use crate::serializer::{rollback_on_error, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
+use crate::serializer::{
+    rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
+};
 
 /// JSON packets of type `T` (any serde type; [`serde_json::Value`] by default).
 ///
@@ -50,7 +53,7 @@ pub struct JsonSerializer<T = serde_json::Value> {
 
 impl<T> Clone for JsonSerializer<T> {
     fn clone(&self) -> Self {
-        Self { ..*self }
+        *self
     }
 }
 
@@ -110,15 +113,16 @@ impl<T> JsonSerializer<T> {
 
 impl<T: Serialize> JsonSerializer<T> {
     fn write_json(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
-        let writer = dst.writer();
-        let result = if self.ensure_ascii {
-            let mut ser = serde_json::Serializer::with_formatter(writer, PythonFormatter::<true>);
-            packet.serialize(&mut ser)
-        } else {
-            let mut ser = serde_json::Serializer::with_formatter(writer, PythonFormatter::<false>);
-            packet.serialize(&mut ser)
-        };
-        result.map_err(|e| SerializeError::with_source("cannot encode packet as JSON", e))
+        write_via_scratch(dst, |out| {
+            let result = if self.ensure_ascii {
+                let mut ser = serde_json::Serializer::with_formatter(out, PythonFormatter::<true>);
+                packet.serialize(&mut ser)
+            } else {
+                let mut ser = serde_json::Serializer::with_formatter(out, PythonFormatter::<false>);
+                packet.serialize(&mut ser)
+            };
+            result.map_err(|e| SerializeError::with_source("cannot encode packet as JSON", e))
+        })
     }
 }
 
@@ -183,6 +187,9 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for JsonSerializer<T> {
                 None => Ok(None),
             }
         } else {
+            if let Some(packet) = state.raw.try_parse_whole::<T>(src, self.limit) {
+                return Ok(Some(packet));
+            }
             match state.raw.next_document(src, self.limit)? {
                 Some(document) => parse(&document).map(Some),
                 None => Ok(None),
@@ -210,41 +217,103 @@ impl RawScanner {
         *self = Self::default();
     }
 
+    /// At the start of a document, tries to parse a whole object, array or string straight
+    /// from the buffer: one pass instead of a scan and then a parse. Returns `None` (having
+    /// consumed at most leading whitespace) when the document is incomplete, invalid or too
+    /// long; the scanner then frames it. Tried once per document, so a document that arrives
+    /// in many chunks costs at most one extra pass.
+    fn try_parse_whole<T: DeserializeOwned>(
+        &mut self,
+        src: &mut BytesMut,
+        limit: usize,
+    ) -> Option<T> {
+        if self.kind.is_some() || self.discarding {
+            return None;
+        }
+        let ws = src
+            .iter()
+            .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+            .count();
+        src.advance(ws);
+        if !matches!(src.first(), Some(b'{' | b'[' | b'"')) {
+            return None;
+        }
+        let window = &src[..src.len().min(limit)];
+        let mut documents = serde_json::Deserializer::from_slice(window).into_iter::<T>();
+        let packet = documents.next()?.ok()?;
+        let end = documents.byte_offset();
+        src.advance(end);
+        Some(packet)
+    }
+
     /// Scans from `self.pos`; returns the document's length once its end is found.
     fn scan(&mut self, buf: &[u8]) -> Option<usize> {
         let kind = self.kind.expect("document started");
         match kind {
             b'{' | b'[' => {
                 let (open, close) = (kind, kind + 2);
-                for (i, &b) in buf.iter().enumerate().skip(self.pos) {
+                let mut i = self.pos;
+                while i < buf.len() {
                     if self.in_string {
                         if self.escaped {
                             self.escaped = false;
-                        } else if b == b'\\' {
-                            self.escaped = true;
-                        } else if b == b'"' {
-                            self.in_string = false;
+                            i += 1;
+                            continue;
                         }
-                    } else if b == b'"' {
-                        self.in_string = true;
-                    } else if b == open {
-                        self.depth += 1;
-                    } else if b == close {
-                        self.depth -= 1;
-                        if self.depth == 0 {
-                            return Some(i + 1);
+                        // Jump to the next backslash or quote.
+                        match memchr2(b'\\', b'"', &buf[i..]) {
+                            Some(at) => {
+                                i += at;
+                                if buf[i] == b'\\' {
+                                    self.escaped = true;
+                                } else {
+                                    self.in_string = false;
+                                }
+                                i += 1;
+                            }
+                            None => i = buf.len(),
+                        }
+                    } else {
+                        // Jump to the next quote or bracket of the document's kind.
+                        match memchr3(b'"', open, close, &buf[i..]) {
+                            Some(at) => {
+                                i += at;
+                                let b = buf[i];
+                                i += 1;
+                                if b == b'"' {
+                                    self.in_string = true;
+                                } else if b == open {
+                                    self.depth += 1;
+                                } else {
+                                    self.depth -= 1;
+                                    if self.depth == 0 {
+                                        return Some(i);
+                                    }
+                                }
+                            }
+                            None => i = buf.len(),
                         }
                     }
                 }
             }
             b'"' => {
-                for (i, &b) in buf.iter().enumerate().skip(self.pos) {
+                let mut i = self.pos;
+                while i < buf.len() {
                     if self.escaped {
                         self.escaped = false;
-                    } else if b == b'\\' {
-                        self.escaped = true;
-                    } else if b == b'"' {
-                        return Some(i + 1);
+                        i += 1;
+                        continue;
+                    }
+                    match memchr2(b'\\', b'"', &buf[i..]) {
+                        Some(at) => {
+                            i += at;
+                            if buf[i] == b'"' {
+                                return Some(i + 1);
+                            }
+                            self.escaped = true;
+                            i += 1;
+                        }
+                        None => i = buf.len(),
                     }
                 }
             }
@@ -344,7 +413,9 @@ impl<const ENSURE_ASCII: bool> serde_json::ser::Formatter for PythonFormatter<EN
         writer: &mut W,
         fragment: &str,
     ) -> io::Result<()> {
-        if !ENSURE_ASCII || fragment.bytes().all(|b| b < 0x7f) {
+        if !ENSURE_ASCII
+            || (fragment.is_ascii() && memchr::memchr(0x7f, fragment.as_bytes()).is_none())
+        {
             return writer.write_all(fragment.as_bytes());
         }
         // Python escapes everything outside ' '..='~' (DEL included) as lowercase \uXXXX,
@@ -372,38 +443,111 @@ impl<const ENSURE_ASCII: bool> serde_json::ser::Formatter for PythonFormatter<EN
 /// Writes a finite float as Python's `repr` does: the shortest digits that round-trip, in
 /// positional notation when the decimal exponent is in `-4..16`, else as `d.ddde+XX`.
 fn write_python_float<W: ?Sized + io::Write>(writer: &mut W, value: f64) -> io::Result<()> {
-    // `{:e}` gives the shortest round-trip digits: "-1.2345e-7", "1e16", "0e0".
-    let sci = format!("{value:e}");
-    let (mantissa, exp) = sci
-        .split_once('e')
-        .expect("float formatted with an exponent");
-    let exp: i32 = exp.parse().expect("integer exponent");
-    let (negative, mantissa) = match mantissa.strip_prefix('-') {
-        Some(m) => (true, m),
-        None => (false, mantissa),
+    // zmij gives the shortest round-trip digits, in either notation ("1.5e-7", "0.001", "1e16").
+    let mut float_buf = zmij::Buffer::new();
+    let text = float_buf.format_finite(value).as_bytes();
+    // Fast path: in this range both write positional notation with the same digits.
+    if (1e-4..1e15).contains(&value.abs()) && !text.contains(&b'e') {
+        return writer.write_all(text);
+    }
+    write_python_float_slow(writer, text)
+}
+
+/// The general case of [`write_python_float`], from zmij's text.
+fn write_python_float_slow<W: ?Sized + io::Write>(writer: &mut W, text: &[u8]) -> io::Result<()> {
+    let (negative, text) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, text),
     };
-    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let (mantissa, exp_part) = match text.iter().position(|&b| b == b'e') {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    // Collect the significant digits and the decimal exponent of the first one.
+    let mut digits = [0u8; 24];
+    let mut len = 0usize;
+    let mut int_digits = 0i32; // digits before the point, leading zeros excluded
+    let mut leading_zeros = 0i32; // zeros after the point before the first significant digit
+    let mut seen_point = false;
+    for &b in mantissa {
+        match b {
+            b'.' => seen_point = true,
+            b'0' if len == 0 && seen_point => leading_zeros += 1,
+            b'0' if len == 0 => {}
+            b'0'..=b'9' => {
+                if len < digits.len() {
+                    digits[len] = b;
+                    len += 1;
+                }
+                if !seen_point {
+                    int_digits += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    if len == 0 {
+        // Zero.
+        return writer.write_all(if negative { b"-0.0" } else { b"0.0" });
+    }
+    let mut exp = if int_digits > 0 {
+        int_digits - 1
+    } else {
+        -(leading_zeros + 1)
+    };
+    if let Some(e) = exp_part {
+        exp += std::str::from_utf8(e)
+            .ok()
+            .and_then(|e| e.parse::<i32>().ok())
+            .unwrap_or(0);
+    }
+    while len > 1 && digits[len - 1] == b'0' {
+        len -= 1;
+    }
+    let digits = &digits[..len];
+
+    let mut out = [0u8; 48];
+    let mut n = 0usize;
+    let mut push = |bytes: &[u8]| {
+        out[n..n + bytes.len()].copy_from_slice(bytes);
+        n += bytes.len();
+    };
     if negative {
-        writer.write_all(b"-")?;
+        push(b"-");
     }
     if !(-4..16).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
-        writer.write_all(first.as_bytes())?;
-        if !rest.is_empty() {
-            write!(writer, ".{rest}")?;
+        push(&digits[..1]);
+        if digits.len() > 1 {
+            push(b".");
+            push(&digits[1..]);
         }
-        let sign = if exp < 0 { '-' } else { '+' };
-        write!(writer, "e{sign}{:02}", exp.unsigned_abs())
+        push(if exp < 0 { b"e-" } else { b"e+" });
+        let abs = exp.unsigned_abs();
+        if abs >= 100 {
+            push(&[b'0' + (abs / 100) as u8]);
+        }
+        push(&[b'0' + (abs / 10 % 10) as u8, b'0' + (abs % 10) as u8]);
     } else if exp >= 0 {
         let int_len = exp as usize + 1;
         if digits.len() <= int_len {
-            write!(writer, "{digits}{}.0", "0".repeat(int_len - digits.len()))
+            push(digits);
+            for _ in digits.len()..int_len {
+                push(b"0");
+            }
+            push(b".0");
         } else {
-            write!(writer, "{}.{}", &digits[..int_len], &digits[int_len..])
+            push(&digits[..int_len]);
+            push(b".");
+            push(&digits[int_len..]);
         }
     } else {
-        write!(writer, "0.{}{digits}", "0".repeat((-exp - 1) as usize))
+        push(b"0.");
+        for _ in 0..(-exp - 1) {
+            push(b"0");
+        }
+        push(digits);
     }
+    writer.write_all(&out[..n])
 }
 
 #[cfg(test)]
@@ -435,9 +579,52 @@ mod tests {
             (-0.0, "-0.0"),
             (1.7976931348623157e308, "1.7976931348623157e+308"),
             (12345678901234567.0, "1.2345678901234568e+16"),
+            // Edge cases checked against `python3 -c "print(repr(x))"`.
+            (5e-324, "5e-324"),
+            (1.23e-05, "1.23e-05"),
+            (0.001, "0.001"),
+            (1e22, "1e+22"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (2.5e-300, "2.5e-300"),
+            (123.0, "123.0"),
+            (0.5, "0.5"),
         ];
         for (x, want) in cases {
             assert_eq!(py_float(x), want, "{x}");
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn python_float_fast_path_agrees(bits in proptest::num::u64::ANY) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.is_finite());
+            let mut slow = Vec::new();
+            write_python_float_slow(&mut slow, zmij::Buffer::new().format_finite(x).as_bytes()).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(slow).unwrap(), py_float(x));
+        }
+
+        #[test]
+        fn python_float_fast_path_agrees_in_range(x in 1e-4f64..1e15) {
+            let mut slow = Vec::new();
+            write_python_float_slow(&mut slow, zmij::Buffer::new().format_finite(x).as_bytes()).unwrap();
+            proptest::prop_assert_eq!(String::from_utf8(slow).unwrap(), py_float(x));
+        }
+
+        #[test]
+        fn python_floats_round_trip(bits in proptest::num::u64::ANY) {
+            let x = f64::from_bits(bits);
+            proptest::prop_assume!(x.is_finite());
+            let text = py_float(x);
+            proptest::prop_assert_eq!(text.parse::<f64>().unwrap().to_bits(), x.to_bits());
+            let (mantissa, exp) = match text.split_once('e') {
+                Some((m, e)) => (m, Some(e.parse::<i32>().unwrap())),
+                None => (text.as_str(), None),
+            };
+            proptest::prop_assert!(mantissa.contains('.') || exp.is_some(), "{}", text);
+            if let Some(e) = exp {
+                proptest::prop_assert!(!(-4..16).contains(&e), "{}", text);
+            }
         }
     }
 

@@ -92,6 +92,7 @@ mod line;
 mod protocol;
 mod serializer;
 mod value;
+mod wrapper;
 
 #[cfg(feature = "json")]
 mod json;
@@ -110,3 +111,11 @@ pub use value::Value;
 
 #[cfg(feature = "json")]
 pub use json::{JsonDecodeState, JsonSerializer};
+#[cfg(feature = "base64")]
+pub use wrapper::base64::{Base64Alphabet, Base64Checksum, Base64Wrapper};
+#[cfg(feature = "bz2")]
+pub use wrapper::compress::{Bz2DecodeState, Bz2Wrapper};
+#[cfg(feature = "zlib")]
+pub use wrapper::compress::{ZlibDecodeState, ZlibWrapper};
+#[cfg(feature = "zstd")]
+pub use wrapper::compress::{ZstdDecodeState, ZstdWrapper};
