@@ -64,6 +64,7 @@ pub trait RecvConverter<Wire>: Send + Sync {
 
     /// Converts a received wire value; a value that is not a valid packet is a
     /// [`ConversionError`] (the connection goes on with the next packet).
+    #[allow(clippy::wrong_self_convention)] // EasyNetwork's name; converters are stateful
     fn from_wire(&self, wire: Wire) -> Result<Self::Received, ConversionError>;
 }
 
@@ -75,7 +76,11 @@ impl<Wire: ?Sized> SendConverter<Wire> for NoConverter {
     type Sent = Wire;
 
     #[inline]
-    fn to_wire<R>(&self, packet: &Wire, with: impl FnOnce(&Wire) -> R) -> Result<R, ConversionError> {
+    fn to_wire<R>(
+        &self,
+        packet: &Wire,
+        with: impl FnOnce(&Wire) -> R,
+    ) -> Result<R, ConversionError> {
         Ok(with(packet))
     }
 }
@@ -106,7 +111,9 @@ impl<Tx, Rx> Stapled<Tx, Rx> {
     }
 }
 
-impl<Wire: ?Sized, Tx: SendConverter<Wire>, Rx: Send + Sync> SendConverter<Wire> for Stapled<Tx, Rx> {
+impl<Wire: ?Sized, Tx: SendConverter<Wire>, Rx: Send + Sync> SendConverter<Wire>
+    for Stapled<Tx, Rx>
+{
     type Sent = Tx::Sent;
 
     fn to_wire<R>(
@@ -133,7 +140,11 @@ mod tests {
     struct Upper;
     impl SendConverter<String> for Upper {
         type Sent = str;
-        fn to_wire<R>(&self, p: &str, with: impl FnOnce(&String) -> R) -> Result<R, ConversionError> {
+        fn to_wire<R>(
+            &self,
+            p: &str,
+            with: impl FnOnce(&String) -> R,
+        ) -> Result<R, ConversionError> {
             Ok(with(&p.to_uppercase()))
         }
     }

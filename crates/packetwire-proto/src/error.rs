@@ -26,7 +26,10 @@ pub struct SerializeError {
 impl SerializeError {
     /// Creates an error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
+        Self {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Creates an error with a message and an underlying cause.
@@ -34,7 +37,10 @@ impl SerializeError {
         message: impl Into<String>,
         source: impl Into<Box<dyn StdError + Send + Sync + 'static>>,
     ) -> Self {
-        Self { message: message.into(), source: Some(source.into()) }
+        Self {
+            message: message.into(),
+            source: Some(source.into()),
+        }
     }
 
     /// The human-readable message.
@@ -55,7 +61,9 @@ impl fmt::Display for SerializeError {
 
 impl StdError for SerializeError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -119,7 +127,12 @@ pub struct DeserializeError {
 impl DeserializeError {
     /// Creates a recoverable error of the given kind.
     pub fn new(kind: DeserializeErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, recoverable: true, message: message.into(), source: None }
+        Self {
+            kind,
+            recoverable: true,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Creates a recoverable [`DeserializeErrorKind::Invalid`] error.
@@ -172,7 +185,9 @@ impl fmt::Display for DeserializeError {
 
 impl StdError for DeserializeError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 
@@ -195,12 +210,18 @@ pub struct ConversionError {
 impl ConversionError {
     /// Creates an error with a message.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), source: None }
+        Self {
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Creates an error with a message and an underlying cause.
     pub fn with_source(message: impl Into<String>, source: impl Into<BoxError>) -> Self {
-        Self { message: message.into(), source: Some(source.into()) }
+        Self {
+            message: message.into(),
+            source: Some(source.into()),
+        }
     }
 
     /// The human-readable message.
@@ -221,7 +242,9 @@ impl fmt::Display for ConversionError {
 
 impl StdError for ConversionError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn StdError + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
     }
 }
 

@@ -198,7 +198,12 @@ impl<S> Separated<S> {
         if separator.is_empty() {
             return Err(SerializeError::new("the separator must not be empty"));
         }
-        Ok(Self { inner, separator: separator.into(), limit: DEFAULT_LIMIT, check_separator: true })
+        Ok(Self {
+            inner,
+            separator: separator.into(),
+            limit: DEFAULT_LIMIT,
+            check_separator: true,
+        })
     }
 
     /// Sets the maximum payload length, in bytes.
@@ -378,7 +383,10 @@ mod tests {
         let input = b"hello world\nsecond\n";
         let chunks: Vec<&[u8]> = input.chunks(1).collect();
         let got = frames(&chunks, b"\n", 64);
-        assert_eq!(got, vec![Ok(b"hello world".to_vec()), Ok(b"second".to_vec())]);
+        assert_eq!(
+            got,
+            vec![Ok(b"hello world".to_vec()), Ok(b"second".to_vec())]
+        );
     }
 
     #[test]

@@ -50,7 +50,7 @@ pub struct JsonSerializer<T = serde_json::Value> {
 
 impl<T> Clone for JsonSerializer<T> {
     fn clone(&self) -> Self {
-        Self { ..*self }
+        *self
     }
 }
 
@@ -75,7 +75,12 @@ impl<T> Default for JsonSerializer<T> {
 impl<T> JsonSerializer<T> {
     /// EasyNetwork's defaults: ASCII escaping, lines mode, 64 KiB limit.
     pub fn new() -> Self {
-        Self { ensure_ascii: true, use_lines: true, limit: DEFAULT_LIMIT, _packet: PhantomData }
+        Self {
+            ensure_ascii: true,
+            use_lines: true,
+            limit: DEFAULT_LIMIT,
+            _packet: PhantomData,
+        }
     }
 
     /// Whether to escape non-ASCII characters (Python's `ensure_ascii`, on by default). Turning
@@ -244,7 +249,10 @@ impl RawScanner {
                 }
             }
             _ => {
-                if let Some(i) = buf[self.pos..].iter().position(|b| !(0x20..=0x7e).contains(b)) {
+                if let Some(i) = buf[self.pos..]
+                    .iter()
+                    .position(|b| !(0x20..=0x7e).contains(b))
+                {
                     return Some(self.pos + i);
                 }
             }
@@ -260,7 +268,10 @@ impl RawScanner {
     ) -> Result<Option<BytesMut>, DeserializeError> {
         loop {
             if self.kind.is_none() {
-                let ws = src.iter().take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')).count();
+                let ws = src
+                    .iter()
+                    .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+                    .count();
                 src.advance(ws);
                 match src.first() {
                     None => return Ok(None),
@@ -363,7 +374,9 @@ impl<const ENSURE_ASCII: bool> serde_json::ser::Formatter for PythonFormatter<EN
 fn write_python_float<W: ?Sized + io::Write>(writer: &mut W, value: f64) -> io::Result<()> {
     // `{:e}` gives the shortest round-trip digits: "-1.2345e-7", "1e16", "0e0".
     let sci = format!("{value:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("float formatted with an exponent");
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("float formatted with an exponent");
     let exp: i32 = exp.parse().expect("integer exponent");
     let (negative, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => (true, m),
@@ -437,7 +450,10 @@ mod tests {
     #[test]
     fn ascii_escaping() {
         let s = JsonSerializer::new();
-        assert_eq!(encode(&s, &json!("é\u{7f}😀\n")), b"\"\\u00e9\\u007f\\ud83d\\ude00\\n\"\n");
+        assert_eq!(
+            encode(&s, &json!("é\u{7f}😀\n")),
+            b"\"\\u00e9\\u007f\\ud83d\\ude00\\n\"\n"
+        );
         let s = s.with_ensure_ascii(false);
         assert_eq!(encode(&s, &json!("é")), "\"é\"\n".as_bytes());
     }
@@ -451,7 +467,10 @@ mod tests {
         assert_eq!(encode(&s, &json!("x")), b"\"x\"");
     }
 
-    fn decode_all(s: &JsonSerializer<Value>, chunks: &[&[u8]]) -> Vec<Result<Value, DeserializeErrorKind>> {
+    fn decode_all(
+        s: &JsonSerializer<Value>,
+        chunks: &[&[u8]],
+    ) -> Vec<Result<Value, DeserializeErrorKind>> {
         let mut state = s.decode_state();
         let mut buf = BytesMut::new();
         let mut out = Vec::new();
@@ -472,7 +491,12 @@ mod tests {
     fn raw_mode_scans_brackets_strings_and_escapes() {
         let s = JsonSerializer::new().with_lines(false);
         let input: &[u8] = b" {\"a\":\"}\\\"{\"}[1,[2]]\"s\\\"\"7\n";
-        let want = vec![Ok(json!({"a": "}\"{"})), Ok(json!([1, [2]])), Ok(json!("s\"")), Ok(json!(7))];
+        let want = vec![
+            Ok(json!({"a": "}\"{"})),
+            Ok(json!([1, [2]])),
+            Ok(json!("s\"")),
+            Ok(json!(7)),
+        ];
         assert_eq!(decode_all(&s, &[input]), want);
         let chunks: Vec<&[u8]> = input.chunks(1).collect();
         assert_eq!(decode_all(&s, &chunks), want);
@@ -489,16 +513,31 @@ mod tests {
     fn raw_mode_literal_needs_terminator() {
         let s = JsonSerializer::new().with_lines(false);
         assert_eq!(decode_all(&s, &[b"42"]), vec![]);
-        assert_eq!(decode_all(&s, &[b"42 7\n"]), vec![Err(DeserializeErrorKind::Invalid)]);
+        assert_eq!(
+            decode_all(&s, &[b"42 7\n"]),
+            vec![Err(DeserializeErrorKind::Invalid)]
+        );
     }
 
     #[test]
     fn raw_mode_limit_then_recovery() {
         let s = JsonSerializer::new().with_lines(false).with_limit(10);
         let got = decode_all(&s, &[b"[1,2,3,4,", b"5,6,7,8]", b"[9]"]);
-        assert_eq!(got, vec![Err(DeserializeErrorKind::LimitExceeded { limit: 10 }), Ok(json!([9]))]);
+        assert_eq!(
+            got,
+            vec![
+                Err(DeserializeErrorKind::LimitExceeded { limit: 10 }),
+                Ok(json!([9]))
+            ]
+        );
         let got = decode_all(&s, &[b"[1,2,3,4,5,6]{}"]);
-        assert_eq!(got, vec![Err(DeserializeErrorKind::LimitExceeded { limit: 10 }), Ok(json!({}))]);
+        assert_eq!(
+            got,
+            vec![
+                Err(DeserializeErrorKind::LimitExceeded { limit: 10 }),
+                Ok(json!({}))
+            ]
+        );
     }
 
     #[test]
@@ -515,6 +554,9 @@ mod tests {
     #[test]
     fn crlf_lines_are_tolerated() {
         let s = JsonSerializer::new();
-        assert_eq!(decode_all(&s, &[b"{\"a\":1}\r\n"]), vec![Ok(json!({"a": 1}))]);
+        assert_eq!(
+            decode_all(&s, &[b"{\"a\":1}\r\n"]),
+            vec![Ok(json!({"a": 1}))]
+        );
     }
 }

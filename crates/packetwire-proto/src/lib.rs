@@ -53,7 +53,7 @@
 //! | [`LineSerializer`] | `str` / `String` | text + LF, CR or CRLF | always |
 //! | [`MsgpackSerializer`] | serde types | concatenated items | `msgpack` |
 //! | [`CborSerializer`] | serde types | concatenated items | `cbor` |
-//! | [`StructSerializer`], [`RecordSerializer`] | [`StructValue`] lists / records | fixed size | always |
+//! | [`StructSerializer`], [`RecordSerializer`] | [`Value`] lists / records | fixed size | always |
 //! | [`PickleSerializer`] | [`Value`] | one-shot only: wrap it | `pickle` |
 //! | [`PostcardSerializer`] | serde types | varint length prefix | `postcard` |
 //!
@@ -90,15 +90,17 @@ mod framing;
 mod line;
 mod protocol;
 mod serializer;
+mod structs;
 mod value;
 
 #[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "pickle")]
+mod pickle;
 
 pub use converter::{NoConverter, RecvConverter, SendConverter, Stapled};
 pub use error::{
-    BuildError, ConversionError, DeserializeError, DeserializeErrorKind, ParseError,
-    SerializeError,
+    BuildError, ConversionError, DeserializeError, DeserializeErrorKind, ParseError, SerializeError,
 };
 pub use framing::{Frame, Separated, SeparatorScanner};
 pub use line::{Encoding, LineSerializer, Newline};
@@ -106,7 +108,12 @@ pub use line::{Encoding, LineSerializer, Newline};
 pub use protocol::CodecError;
 pub use protocol::{DatagramProtocol, PacketDecoder, StreamProtocol};
 pub use serializer::{DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
+pub use structs::{
+    ByteOrder, RecordField, RecordSerializer, StructFormat, StructFormatError, StructSerializer,
+};
 pub use value::Value;
 
 #[cfg(feature = "json")]
 pub use json::{JsonDecodeState, JsonSerializer};
+#[cfg(feature = "pickle")]
+pub use pickle::PickleSerializer;

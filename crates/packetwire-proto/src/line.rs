@@ -42,7 +42,7 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    fn encode(self, text: &str, dst: &mut BytesMut) -> Result<(), SerializeError> {
+    pub(crate) fn encode(self, text: &str, dst: &mut BytesMut) -> Result<(), SerializeError> {
         match self {
             Self::Utf8 => dst.extend_from_slice(text.as_bytes()),
             Self::Ascii => {
@@ -66,13 +66,15 @@ impl Encoding {
         Ok(())
     }
 
-    fn decode(self, bytes: &[u8]) -> Result<String, DeserializeError> {
+    pub(crate) fn decode(self, bytes: &[u8]) -> Result<String, DeserializeError> {
         match self {
             Self::Utf8 => std::str::from_utf8(bytes)
                 .map(str::to_owned)
                 .map_err(|e| DeserializeError::invalid("unicode decode error").with_source(e)),
             Self::Ascii => match bytes.iter().position(|b| !b.is_ascii()) {
-                None => Ok(std::str::from_utf8(bytes).expect("ASCII is UTF-8").to_owned()),
+                None => Ok(std::str::from_utf8(bytes)
+                    .expect("ASCII is UTF-8")
+                    .to_owned()),
                 Some(at) => Err(DeserializeError::invalid(format!(
                     "unicode decode error: byte 0x{:02x} at position {at} is not ASCII",
                     bytes[at]
@@ -123,7 +125,12 @@ impl Default for LineSerializer {
 impl LineSerializer {
     /// EasyNetwork's defaults: LF, ASCII, line ending stripped, 64 KiB limit.
     pub fn new() -> Self {
-        Self { newline: Newline::Lf, encoding: Encoding::Ascii, keep_end: false, limit: DEFAULT_LIMIT }
+        Self {
+            newline: Newline::Lf,
+            encoding: Encoding::Ascii,
+            keep_end: false,
+            limit: DEFAULT_LIMIT,
+        }
     }
 
     /// Sets the line ending.
@@ -200,7 +207,11 @@ impl StreamSerializer for LineSerializer {
     ) -> Result<Option<String>, DeserializeError> {
         match state.next_frame(src, self.newline.as_bytes(), self.limit)? {
             Some(frame) => {
-                let text = if self.keep_end { &frame.bytes[..] } else { frame.payload() };
+                let text = if self.keep_end {
+                    &frame.bytes[..]
+                } else {
+                    frame.payload()
+                };
                 self.encoding.decode(text).map(Some)
             }
             None => Ok(None),
@@ -222,7 +233,10 @@ mod tests {
         let err = s.decode(&mut state, &mut buf).unwrap_err();
         assert_eq!(err.kind(), DeserializeErrorKind::Invalid);
         assert_eq!(&buf[..], b"valid\n");
-        assert_eq!(s.decode(&mut state, &mut buf).unwrap().as_deref(), Some("valid"));
+        assert_eq!(
+            s.decode(&mut state, &mut buf).unwrap().as_deref(),
+            Some("valid")
+        );
     }
 
     #[test]
@@ -230,7 +244,10 @@ mod tests {
         let s = LineSerializer::new().with_keep_end(true);
         let mut state = s.decode_state();
         let mut buf = BytesMut::from(&b"a\n"[..]);
-        assert_eq!(s.decode(&mut state, &mut buf).unwrap().as_deref(), Some("a\n"));
+        assert_eq!(
+            s.decode(&mut state, &mut buf).unwrap().as_deref(),
+            Some("a\n")
+        );
         let s = LineSerializer::new().with_newline(Newline::CrLf);
         assert_eq!(s.deserialize(b"x\r\n\r\n").unwrap(), "x");
     }
@@ -244,7 +261,11 @@ mod tests {
         assert_eq!(&buf[..], b"\nend\n");
         assert!(s.encode("a\nb", &mut buf).is_err());
         assert!(s.encode("é", &mut buf).is_err());
-        assert_eq!(&buf[..], b"\nend\n", "failed encodes leave the buffer alone");
+        assert_eq!(
+            &buf[..],
+            b"\nend\n",
+            "failed encodes leave the buffer alone"
+        );
         let latin = LineSerializer::new().with_encoding(Encoding::Latin1);
         let mut buf = BytesMut::new();
         latin.encode("é", &mut buf).unwrap();
@@ -255,7 +276,10 @@ mod tests {
     #[test]
     fn overrun_cr_lf_utf8() {
         for nl in [Newline::Lf, Newline::Cr, Newline::CrLf] {
-            let s = LineSerializer::new().with_newline(nl).with_encoding(Encoding::Utf8).with_limit(4);
+            let s = LineSerializer::new()
+                .with_newline(nl)
+                .with_encoding(Encoding::Utf8)
+                .with_limit(4);
             let sep = nl.as_bytes();
             let mut state = s.decode_state();
             let mut buf = BytesMut::from(&b"toolong"[..]);
@@ -265,7 +289,11 @@ mod tests {
             buf.extend_from_slice(sep);
             buf.extend_from_slice(b"ok");
             buf.extend_from_slice(sep);
-            assert_eq!(s.decode(&mut state, &mut buf).unwrap().as_deref(), Some("ok"), "{nl:?}");
+            assert_eq!(
+                s.decode(&mut state, &mut buf).unwrap().as_deref(),
+                Some("ok"),
+                "{nl:?}"
+            );
         }
     }
 }

@@ -66,7 +66,12 @@ macro_rules! common_impls {
         impl<S, C> $name<S, C> {
             /// A protocol object that converts packets with `converter`.
             pub fn with_converter(serializer: S, converter: C) -> Self {
-                Self { inner: Arc::new(Inner { serializer, converter }) }
+                Self {
+                    inner: Arc::new(Inner {
+                        serializer,
+                        converter,
+                    }),
+                }
             }
 
             /// The serializer.
@@ -82,7 +87,9 @@ macro_rules! common_impls {
 
         impl<S, C> Clone for $name<S, C> {
             fn clone(&self) -> Self {
-                Self { inner: Arc::clone(&self.inner) }
+                Self {
+                    inner: Arc::clone(&self.inner),
+                }
             }
         }
 
@@ -113,13 +120,18 @@ where
         dst: &mut BytesMut,
     ) -> Result<(), BuildError> {
         let serializer = &self.inner.serializer;
-        self.inner.converter.to_wire(packet, |wire| serializer.encode(wire, dst))??;
+        self.inner
+            .converter
+            .to_wire(packet, |wire| serializer.encode(wire, dst))??;
         Ok(())
     }
 
     /// A decoder for one connection.
     pub fn decoder(&self) -> PacketDecoder<S, C> {
-        PacketDecoder { state: self.inner.serializer.decode_state(), protocol: self.clone() }
+        PacketDecoder {
+            state: self.inner.serializer.decode_state(),
+            protocol: self.clone(),
+        }
     }
 }
 
@@ -135,7 +147,9 @@ where
         dst: &mut BytesMut,
     ) -> Result<(), BuildError> {
         let serializer = &self.inner.serializer;
-        self.inner.converter.to_wire(packet, |wire| serializer.serialize(wire, dst))??;
+        self.inner
+            .converter
+            .to_wire(packet, |wire| serializer.serialize(wire, dst))??;
         Ok(())
     }
 
@@ -161,7 +175,9 @@ pub struct PacketDecoder<S: StreamSerializer, C = NoConverter> {
 
 impl<S: StreamSerializer, C> fmt::Debug for PacketDecoder<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PacketDecoder").field("protocol", &self.protocol).finish_non_exhaustive()
+        f.debug_struct("PacketDecoder")
+            .field("protocol", &self.protocol)
+            .finish_non_exhaustive()
     }
 }
 

@@ -45,9 +45,10 @@ impl Value {
     /// Looks a key up in a [`Value::Map`] whose keys are strings.
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
-            Self::Map(entries) => {
-                entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v)
-            }
+            Self::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(_, v)| v),
             _ => None,
         }
     }
@@ -146,7 +147,9 @@ impl<'de> Visitor<'de> for ValueVisitor {
         Ok(Value::Int(v))
     }
     fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        i128::try_from(v).map(Value::Int).map_err(|_| E::custom("integer out of range"))
+        i128::try_from(v)
+            .map(Value::Int)
+            .map_err(|_| E::custom("integer out of range"))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))
@@ -223,9 +226,12 @@ impl Value {
                 }
             }
             J::String(s) => Value::Str(s),
-            J::Array(items) => {
-                Value::List(items.into_iter().map(Value::from_json).collect::<Result<_, _>>()?)
-            }
+            J::Array(items) => Value::List(
+                items
+                    .into_iter()
+                    .map(Value::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
             J::Object(map) => {
                 if map.len() == 1 {
                     if let Some(J::String(hex)) = map.get("$bytes") {
@@ -295,7 +301,11 @@ fn encode_hex(bytes: &[u8]) -> String {
 
 #[cfg(feature = "json")]
 fn decode_hex(hex: &str) -> Result<Vec<u8>, crate::ConversionError> {
-    let bad = || crate::ConversionError::new(format!("\"$bytes\" is not an even-length hex string: {hex:?}"));
+    let bad = || {
+        crate::ConversionError::new(format!(
+            "\"$bytes\" is not an even-length hex string: {hex:?}"
+        ))
+    };
     if hex.len() % 2 != 0 {
         return Err(bad());
     }
@@ -325,7 +335,10 @@ mod tests {
 
     #[test]
     fn non_string_keys_become_json_text() {
-        let v = Value::Map(vec![(Value::Int(1), Value::Null), (Value::Bool(true), Value::Null)]);
+        let v = Value::Map(vec![
+            (Value::Int(1), Value::Null),
+            (Value::Bool(true), Value::Null),
+        ]);
         assert_eq!(v.to_json(), json!({"1": null, "true": null}));
     }
 }
