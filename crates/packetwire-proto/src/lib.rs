@@ -53,7 +53,7 @@
 //! | [`LineSerializer`] | `str` / `String` | text + LF, CR or CRLF | always |
 //! | [`MsgpackSerializer`] | serde types | concatenated items | `msgpack` |
 //! | [`CborSerializer`] | serde types | concatenated items | `cbor` |
-//! | [`StructSerializer`], [`RecordSerializer`] | [`StructValue`] lists / records | fixed size | always |
+//! | [`StructSerializer`], [`RecordSerializer`] | [`Value`] lists / records | fixed size | always |
 //! | [`PickleSerializer`] | [`Value`] | one-shot only: wrap it | `pickle` |
 //! | [`PostcardSerializer`] | serde types | varint length prefix | `postcard` |
 //!
@@ -91,11 +91,14 @@ mod framing;
 mod line;
 mod protocol;
 mod serializer;
+mod structs;
 mod value;
 mod wrapper;
 
 #[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "pickle")]
+mod pickle;
 
 pub use converter::{NoConverter, RecvConverter, SendConverter, Stapled};
 pub use error::{
@@ -107,6 +110,9 @@ pub use line::{Encoding, LineSerializer, Newline};
 pub use protocol::CodecError;
 pub use protocol::{DatagramProtocol, PacketDecoder, StreamProtocol};
 pub use serializer::{DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
+pub use structs::{
+    ByteOrder, RecordField, RecordSerializer, StructFormat, StructFormatError, StructSerializer,
+};
 pub use value::Value;
 
 #[cfg(feature = "json")]
@@ -119,3 +125,5 @@ pub use wrapper::compress::{Bz2DecodeState, Bz2Wrapper};
 pub use wrapper::compress::{ZlibDecodeState, ZlibWrapper};
 #[cfg(feature = "zstd")]
 pub use wrapper::compress::{ZstdDecodeState, ZstdWrapper};
+#[cfg(feature = "pickle")]
+pub use pickle::PickleSerializer;
