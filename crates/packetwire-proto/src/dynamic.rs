@@ -197,6 +197,16 @@ macro_rules! value_adapter {
 }
 
 value_adapter!(
+    /// Struct rows as `Value::List`.
+    StructValues(crate::StructSerializer),
+    sent: |p| match p {
+        Value::List(items) => Ok::<_, SerializeError>(items.as_slice()),
+        other => Err(SerializeError::new(format!("the struct serializer sends lists, not {other:?}"))),
+    },
+    received: |items| Value::List(items)
+);
+
+value_adapter!(
     /// Lines as `Value::Str`.
     LineValues(LineSerializer),
     sent: |p| match p {
@@ -407,6 +417,34 @@ impl CodecSpec {
         }
     }
 
+    fn structs(&self, format: &str) -> Result<StructValues, SpecError> {
+        crate::StructSerializer::new(format)
+            .map(StructValues)
+            .map_err(|e| SpecError::new(format!("struct:{format}: {e}")))
+    }
+
+    /// `record:NAME=FMT,...`: EasyNetwork's named-tuple structs; text fields use the spec's
+    /// encoding (UTF-8 by default, `bytes` keeps them as byte strings).
+    fn record(&self, fields: &str) -> Result<crate::RecordSerializer, SpecError> {
+        let bad = |why: String| SpecError::new(format!("record:{fields}: {why}"));
+        let pairs = fields
+            .split(',')
+            .map(|field| {
+                field
+                    .split_once('=')
+                    .map(|(name, format)| (name.trim().to_owned(), format.trim().to_owned()))
+                    .ok_or_else(|| bad(format!("expected NAME=FORMAT, got {field:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let encoding = match self.encoding.as_deref() {
+            Some("bytes" | "none") => None,
+            other => Some(parse_encoding(other, Encoding::Utf8)?),
+        };
+        crate::RecordSerializer::new(pairs)
+            .map(|r| r.with_encoding(encoding))
+            .map_err(|e| bad(e.to_string()))
+    }
+
     fn unknown_serializer(&self) -> SpecError {
         SpecError::new(format!(
             "unknown or disabled serializer {:?} (known: json, json-raw, line, msgpack, cbor, \
@@ -421,7 +459,17 @@ impl CodecSpec {
             #[cfg(feature = "json")]
             "json" | "json-raw" => Box::new(self.json(true)),
             "line" => Box::new(LineValues(self.line()?)),
-            _ => return Err(self.unknown_serializer()),
+            #[cfg(feature = "pickle")]
+            "pickle" => Box::new(crate::PickleSerializer::new()),
+            name => {
+                if let Some(format) = name.strip_prefix("struct:") {
+                    Box::new(self.structs(format)?)
+                } else if let Some(fields) = name.strip_prefix("record:") {
+                    Box::new(self.record(fields)?)
+                } else {
+                    return Err(self.unknown_serializer());
+                }
+            }
         })
     }
 
@@ -450,7 +498,21 @@ impl CodecSpec {
                 #[cfg(feature = "json")]
                 "json-raw" => erase(self.json(false)),
                 "line" => erase(LineValues(self.line()?)),
-                _ => return Err(self.unknown_serializer()),
+                "pickle" => {
+                    return Err(SpecError::new(
+                        "pickle is a one-shot serializer: wrap it to use it on a stream \
+                         (for example --wrap base64), or use datagrams",
+                    ))
+                }
+                name => {
+                    if let Some(format) = name.strip_prefix("struct:") {
+                        erase(self.structs(format)?)
+                    } else if let Some(fields) = name.strip_prefix("record:") {
+                        erase(self.record(fields)?)
+                    } else {
+                        return Err(self.unknown_serializer());
+                    }
+                }
             });
         };
         let mut inner = self.base_datagram()?;

@@ -117,6 +117,8 @@ pub use value::Value;
 
 #[cfg(feature = "json")]
 pub use json::{JsonDecodeState, JsonSerializer};
+#[cfg(feature = "pickle")]
+pub use pickle::PickleSerializer;
 #[cfg(feature = "base64")]
 pub use wrapper::base64::{Base64Alphabet, Base64Checksum, Base64Wrapper};
 #[cfg(feature = "bz2")]
@@ -125,5 +127,3 @@ pub use wrapper::compress::{Bz2DecodeState, Bz2Wrapper};
 pub use wrapper::compress::{ZlibDecodeState, ZlibWrapper};
 #[cfg(feature = "zstd")]
 pub use wrapper::compress::{ZstdDecodeState, ZstdWrapper};
-#[cfg(feature = "pickle")]
-pub use pickle::PickleSerializer;
