@@ -87,13 +87,21 @@
 mod converter;
 mod error;
 mod framing;
+#[cfg(any(feature = "msgpack", feature = "cbor"))]
+mod item_scan;
 mod line;
 mod protocol;
 mod serializer;
 mod value;
 
+#[cfg(feature = "cbor")]
+mod cbor;
 #[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "msgpack")]
+mod msgpack;
+#[cfg(feature = "postcard")]
+mod postcard;
 
 pub use converter::{NoConverter, RecvConverter, SendConverter, Stapled};
 pub use error::{
@@ -108,5 +116,12 @@ pub use protocol::{DatagramProtocol, PacketDecoder, StreamProtocol};
 pub use serializer::{DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
 pub use value::Value;
 
+#[cfg(feature = "cbor")]
+pub use cbor::{CborDecodeState, CborSerializer};
 #[cfg(feature = "json")]
 pub use json::{JsonDecodeState, JsonSerializer};
+#[cfg(feature = "msgpack")]
+pub use msgpack::{MsgpackDecodeState, MsgpackSerializer};
+// `self::`: the module shares its name with the postcard crate.
+#[cfg(feature = "postcard")]
+pub use self::postcard::{PostcardDecodeState, PostcardSerializer};
