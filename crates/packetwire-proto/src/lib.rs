@@ -88,6 +88,8 @@ mod converter;
 pub mod dynamic;
 mod error;
 mod framing;
+#[cfg(any(feature = "msgpack", feature = "cbor"))]
+mod item_scan;
 mod line;
 mod protocol;
 mod serializer;
@@ -95,10 +97,16 @@ mod structs;
 mod value;
 mod wrapper;
 
+#[cfg(feature = "cbor")]
+mod cbor;
 #[cfg(feature = "json")]
 mod json;
 #[cfg(feature = "pickle")]
 mod pickle;
+#[cfg(feature = "msgpack")]
+mod msgpack;
+#[cfg(feature = "postcard")]
+mod postcard;
 
 pub use converter::{NoConverter, RecvConverter, SendConverter, Stapled};
 pub use error::{
@@ -115,6 +123,8 @@ pub use structs::{
 };
 pub use value::Value;
 
+#[cfg(feature = "cbor")]
+pub use cbor::{CborDecodeState, CborSerializer};
 #[cfg(feature = "json")]
 pub use json::{JsonDecodeState, JsonSerializer};
 #[cfg(feature = "pickle")]
@@ -127,3 +137,8 @@ pub use wrapper::compress::{Bz2DecodeState, Bz2Wrapper};
 pub use wrapper::compress::{ZlibDecodeState, ZlibWrapper};
 #[cfg(feature = "zstd")]
 pub use wrapper::compress::{ZstdDecodeState, ZstdWrapper};
+#[cfg(feature = "msgpack")]
+pub use msgpack::{MsgpackDecodeState, MsgpackSerializer};
+// `self::`: the module shares its name with the postcard crate.
+#[cfg(feature = "postcard")]
+pub use self::postcard::{PostcardDecodeState, PostcardSerializer};
