@@ -101,10 +101,10 @@ mod wrapper;
 mod cbor;
 #[cfg(feature = "json")]
 mod json;
-#[cfg(feature = "pickle")]
-mod pickle;
 #[cfg(feature = "msgpack")]
 mod msgpack;
+#[cfg(feature = "pickle")]
+mod pickle;
 #[cfg(feature = "postcard")]
 mod postcard;
 
@@ -127,6 +127,8 @@ pub use value::Value;
 pub use cbor::{CborDecodeState, CborSerializer};
 #[cfg(feature = "json")]
 pub use json::{JsonDecodeState, JsonSerializer};
+#[cfg(feature = "msgpack")]
+pub use msgpack::{MsgpackDecodeState, MsgpackSerializer};
 #[cfg(feature = "pickle")]
 pub use pickle::PickleSerializer;
 #[cfg(feature = "base64")]
@@ -137,8 +139,6 @@ pub use wrapper::compress::{Bz2DecodeState, Bz2Wrapper};
 pub use wrapper::compress::{ZlibDecodeState, ZlibWrapper};
 #[cfg(feature = "zstd")]
 pub use wrapper::compress::{ZstdDecodeState, ZstdWrapper};
-#[cfg(feature = "msgpack")]
-pub use msgpack::{MsgpackDecodeState, MsgpackSerializer};
 // `self::`: the module shares its name with the postcard crate.
 #[cfg(feature = "postcard")]
 pub use self::postcard::{PostcardDecodeState, PostcardSerializer};
