@@ -151,9 +151,37 @@ fn json(c: &mut Criterion) {
     );
 }
 
+fn binary(c: &mut Criterion) {
+    pair(
+        c,
+        "msgpack",
+        &MsgpackSerializer::<Document>::new(),
+        |d, out| d.serialize(&mut rmp_serde::Serializer::new(out).with_struct_map()).unwrap(),
+        |b| rmp_serde::from_slice(b).unwrap(),
+    );
+    pair(
+        c,
+        "cbor",
+        &CborSerializer::<Document>::new(),
+        |d, out| ciborium::into_writer(d, out).unwrap(),
+        |b| ciborium::from_reader(b).unwrap(),
+    );
+    pair(
+        c,
+        "postcard",
+        &PostcardSerializer::<Document>::new(),
+        |d, out| {
+            let written = postcard::to_extend(d, std::mem::take(out)).unwrap();
+            *out = written;
+        },
+        |b| postcard::from_bytes(b).unwrap(),
+    );
+}
+
 fn benches() {
     let mut c = Criterion::default().configure_from_args();
     json(&mut c);
+    binary(&mut c);
 }
 
 criterion_main!(benches);

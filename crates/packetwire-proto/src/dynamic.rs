@@ -197,6 +197,16 @@ macro_rules! value_adapter {
 }
 
 value_adapter!(
+    /// Struct rows as `Value::List`.
+    StructValues(crate::StructSerializer),
+    sent: |p| match p {
+        Value::List(items) => Ok::<_, SerializeError>(items.as_slice()),
+        other => Err(SerializeError::new(format!("the struct serializer sends lists, not {other:?}"))),
+    },
+    received: |items| Value::List(items)
+);
+
+value_adapter!(
     /// Lines as `Value::Str`.
     LineValues(LineSerializer),
     sent: |p| match p {
@@ -204,6 +214,106 @@ value_adapter!(
         other => Err(SerializeError::new(format!("the line serializer sends strings, not {other:?}"))),
     },
     received: |s| Value::Str(s)
+);
+
+/// `Value` as postcard sees it: postcard is not self-describing, so packets travel as this
+/// derived enum (a variant index, then the data).
+#[cfg(feature = "postcard")]
+#[derive(serde::Serialize, serde::Deserialize)]
+enum PostcardValue {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Bytes(Vec<u8>),
+    List(Vec<Nested>),
+    Map(Vec<(Nested, Nested)>),
+}
+
+/// Deepest nesting a postcard `Value` may have: serde's derived decoding recurses once per level.
+#[cfg(feature = "postcard")]
+const POSTCARD_MAX_DEPTH: usize = 128;
+
+#[cfg(feature = "postcard")]
+thread_local! {
+    static POSTCARD_DEPTH: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// One nested level of a [`PostcardValue`], counted against [`POSTCARD_MAX_DEPTH`].
+#[cfg(feature = "postcard")]
+#[derive(serde::Serialize)]
+#[serde(transparent)]
+struct Nested(Box<PostcardValue>);
+
+#[cfg(feature = "postcard")]
+impl<'de> serde::Deserialize<'de> for Nested {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        POSTCARD_DEPTH.with(|depth| {
+            if depth.get() >= POSTCARD_MAX_DEPTH {
+                return Err(serde::de::Error::custom(format!(
+                    "nested deeper than {POSTCARD_MAX_DEPTH} levels"
+                )));
+            }
+            depth.set(depth.get() + 1);
+            let result = PostcardValue::deserialize(deserializer);
+            depth.set(depth.get() - 1);
+            result.map(|v| Nested(Box::new(v)))
+        })
+    }
+}
+
+#[cfg(feature = "postcard")]
+impl From<&Value> for PostcardValue {
+    fn from(value: &Value) -> Self {
+        let nested = |v: &Value| Nested(Box::new(PostcardValue::from(v)));
+        match value {
+            Value::Null => Self::Null,
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Int(n) => Self::Int(*n),
+            Value::Float(x) => Self::Float(*x),
+            Value::Str(s) => Self::Str(s.clone()),
+            Value::Bytes(b) => Self::Bytes(b.clone()),
+            Value::List(items) => Self::List(items.iter().map(nested).collect()),
+            Value::Map(entries) => Self::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (nested(k), nested(v)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "postcard")]
+impl From<PostcardValue> for Value {
+    fn from(value: PostcardValue) -> Self {
+        match value {
+            PostcardValue::Null => Value::Null,
+            PostcardValue::Bool(b) => Value::Bool(b),
+            PostcardValue::Int(n) => Value::Int(n),
+            PostcardValue::Float(x) => Value::Float(x),
+            PostcardValue::Str(s) => Value::Str(s),
+            PostcardValue::Bytes(b) => Value::Bytes(b),
+            PostcardValue::List(items) => {
+                Value::List(items.into_iter().map(|n| (*n.0).into()).collect())
+            }
+            PostcardValue::Map(entries) => Value::Map(
+                entries
+                    .into_iter()
+                    .map(|(k, v)| ((*k.0).into(), (*v.0).into()))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "postcard")]
+value_adapter!(
+    /// Postcard packets as `Value`, through [`PostcardValue`].
+    PostcardValues(crate::PostcardSerializer<PostcardValue>),
+    sent: |p| Ok::<_, SerializeError>(&PostcardValue::from(p)),
+    received: |v| Value::from(v)
 );
 
 fn parse_newline(name: Option<&str>) -> Result<Newline, SpecError> {
@@ -407,6 +517,52 @@ impl CodecSpec {
         }
     }
 
+    #[cfg(feature = "msgpack")]
+    fn msgpack(&self) -> crate::MsgpackSerializer<Value> {
+        let s = crate::MsgpackSerializer::new();
+        self.limit.map_or(s, |l| s.with_limit(l))
+    }
+
+    #[cfg(feature = "cbor")]
+    fn cbor(&self) -> crate::CborSerializer<Value> {
+        let s = crate::CborSerializer::new();
+        self.limit.map_or(s, |l| s.with_limit(l))
+    }
+
+    #[cfg(feature = "postcard")]
+    fn postcard(&self) -> PostcardValues {
+        let s = crate::PostcardSerializer::new();
+        PostcardValues(self.limit.map_or(s, |l| s.with_limit(l)))
+    }
+
+    fn structs(&self, format: &str) -> Result<StructValues, SpecError> {
+        crate::StructSerializer::new(format)
+            .map(StructValues)
+            .map_err(|e| SpecError::new(format!("struct:{format}: {e}")))
+    }
+
+    /// `record:NAME=FMT,...`: EasyNetwork's named-tuple structs; text fields use the spec's
+    /// encoding (UTF-8 by default, `bytes` keeps them as byte strings).
+    fn record(&self, fields: &str) -> Result<crate::RecordSerializer, SpecError> {
+        let bad = |why: String| SpecError::new(format!("record:{fields}: {why}"));
+        let pairs = fields
+            .split(',')
+            .map(|field| {
+                field
+                    .split_once('=')
+                    .map(|(name, format)| (name.trim().to_owned(), format.trim().to_owned()))
+                    .ok_or_else(|| bad(format!("expected NAME=FORMAT, got {field:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let encoding = match self.encoding.as_deref() {
+            Some("bytes" | "none") => None,
+            other => Some(parse_encoding(other, Encoding::Utf8)?),
+        };
+        crate::RecordSerializer::new(pairs)
+            .map(|r| r.with_encoding(encoding))
+            .map_err(|e| bad(e.to_string()))
+    }
+
     fn unknown_serializer(&self) -> SpecError {
         SpecError::new(format!(
             "unknown or disabled serializer {:?} (known: json, json-raw, line, msgpack, cbor, \
@@ -421,7 +577,23 @@ impl CodecSpec {
             #[cfg(feature = "json")]
             "json" | "json-raw" => Box::new(self.json(true)),
             "line" => Box::new(LineValues(self.line()?)),
-            _ => return Err(self.unknown_serializer()),
+            #[cfg(feature = "pickle")]
+            "pickle" => Box::new(crate::PickleSerializer::new()),
+            #[cfg(feature = "msgpack")]
+            "msgpack" => Box::new(self.msgpack()),
+            #[cfg(feature = "cbor")]
+            "cbor" => Box::new(self.cbor()),
+            #[cfg(feature = "postcard")]
+            "postcard" => Box::new(self.postcard()),
+            name => {
+                if let Some(format) = name.strip_prefix("struct:") {
+                    Box::new(self.structs(format)?)
+                } else if let Some(fields) = name.strip_prefix("record:") {
+                    Box::new(self.record(fields)?)
+                } else {
+                    return Err(self.unknown_serializer());
+                }
+            }
         })
     }
 
@@ -450,7 +622,27 @@ impl CodecSpec {
                 #[cfg(feature = "json")]
                 "json-raw" => erase(self.json(false)),
                 "line" => erase(LineValues(self.line()?)),
-                _ => return Err(self.unknown_serializer()),
+                #[cfg(feature = "msgpack")]
+                "msgpack" => erase(self.msgpack()),
+                #[cfg(feature = "cbor")]
+                "cbor" => erase(self.cbor()),
+                #[cfg(feature = "postcard")]
+                "postcard" => erase(self.postcard()),
+                "pickle" => {
+                    return Err(SpecError::new(
+                        "pickle is a one-shot serializer: wrap it to use it on a stream \
+                         (for example --wrap base64), or use datagrams",
+                    ))
+                }
+                name => {
+                    if let Some(format) = name.strip_prefix("struct:") {
+                        erase(self.structs(format)?)
+                    } else if let Some(fields) = name.strip_prefix("record:") {
+                        erase(self.record(fields)?)
+                    } else {
+                        return Err(self.unknown_serializer());
+                    }
+                }
             });
         };
         let mut inner = self.base_datagram()?;
@@ -506,5 +698,29 @@ mod tests {
         let mut out = BytesMut::new();
         dg.serialize(&Value::Null, &mut out).unwrap();
         assert_eq!(&out[..], b"null");
+    }
+
+    #[cfg(feature = "postcard")]
+    #[test]
+    fn postcard_nesting_is_bounded() {
+        let codec = CodecSpec::new("postcard").build_datagram().unwrap();
+        let mut deep = Value::Null;
+        for _ in 0..100 {
+            deep = Value::List(vec![deep]);
+        }
+        let mut out = BytesMut::new();
+        codec.serialize(&deep, &mut out).unwrap();
+        assert_eq!(codec.deserialize(&out).unwrap(), deep);
+        // Hand-made: List([List([... 100k levels ...])]) is variant 6, length 1, repeated.
+        let hostile: Vec<u8> = [6u8, 1].repeat(100_000).into_iter().chain([0]).collect();
+        // Refused (postcard keeps no message) instead of overflowing the stack.
+        assert!(codec.deserialize(&hostile).is_err());
+        let mut too_deep = deep;
+        for _ in 0..POSTCARD_MAX_DEPTH {
+            too_deep = Value::List(vec![too_deep]);
+        }
+        let mut out = BytesMut::new();
+        codec.serialize(&too_deep, &mut out).unwrap();
+        assert!(codec.deserialize(&out).is_err());
     }
 }

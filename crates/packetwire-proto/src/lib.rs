@@ -53,7 +53,7 @@
 //! | [`LineSerializer`] | `str` / `String` | text + LF, CR or CRLF | always |
 //! | [`MsgpackSerializer`] | serde types | concatenated items | `msgpack` |
 //! | [`CborSerializer`] | serde types | concatenated items | `cbor` |
-//! | [`StructSerializer`], [`RecordSerializer`] | [`StructValue`] lists / records | fixed size | always |
+//! | [`StructSerializer`], [`RecordSerializer`] | [`Value`] lists / records | fixed size | always |
 //! | [`PickleSerializer`] | [`Value`] | one-shot only: wrap it | `pickle` |
 //! | [`PostcardSerializer`] | serde types | varint length prefix | `postcard` |
 //!
@@ -88,14 +88,25 @@ mod converter;
 pub mod dynamic;
 mod error;
 mod framing;
+#[cfg(any(feature = "msgpack", feature = "cbor"))]
+mod item_scan;
 mod line;
 mod protocol;
 mod serializer;
+mod structs;
 mod value;
 mod wrapper;
 
+#[cfg(feature = "cbor")]
+mod cbor;
 #[cfg(feature = "json")]
 mod json;
+#[cfg(feature = "msgpack")]
+mod msgpack;
+#[cfg(feature = "pickle")]
+mod pickle;
+#[cfg(feature = "postcard")]
+mod postcard;
 
 pub use converter::{NoConverter, RecvConverter, SendConverter, Stapled};
 pub use error::{
@@ -107,10 +118,19 @@ pub use line::{Encoding, LineSerializer, Newline};
 pub use protocol::CodecError;
 pub use protocol::{DatagramProtocol, PacketDecoder, StreamProtocol};
 pub use serializer::{DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
+pub use structs::{
+    ByteOrder, RecordField, RecordSerializer, StructFormat, StructFormatError, StructSerializer,
+};
 pub use value::Value;
 
+#[cfg(feature = "cbor")]
+pub use cbor::{CborDecodeState, CborSerializer};
 #[cfg(feature = "json")]
 pub use json::{JsonDecodeState, JsonSerializer};
+#[cfg(feature = "msgpack")]
+pub use msgpack::{MsgpackDecodeState, MsgpackSerializer};
+#[cfg(feature = "pickle")]
+pub use pickle::PickleSerializer;
 #[cfg(feature = "base64")]
 pub use wrapper::base64::{Base64Alphabet, Base64Checksum, Base64Wrapper};
 #[cfg(feature = "bz2")]
@@ -119,3 +139,6 @@ pub use wrapper::compress::{Bz2DecodeState, Bz2Wrapper};
 pub use wrapper::compress::{ZlibDecodeState, ZlibWrapper};
 #[cfg(feature = "zstd")]
 pub use wrapper::compress::{ZstdDecodeState, ZstdWrapper};
+// `self::`: the module shares its name with the postcard crate.
+#[cfg(feature = "postcard")]
+pub use self::postcard::{PostcardDecodeState, PostcardSerializer};

@@ -42,7 +42,7 @@ pub enum Encoding {
 }
 
 impl Encoding {
-    fn encode(self, text: &str, dst: &mut BytesMut) -> Result<(), SerializeError> {
+    pub(crate) fn encode(self, text: &str, dst: &mut BytesMut) -> Result<(), SerializeError> {
         match self {
             Self::Utf8 => dst.extend_from_slice(text.as_bytes()),
             Self::Ascii => {
@@ -66,7 +66,7 @@ impl Encoding {
         Ok(())
     }
 
-    fn decode(self, bytes: &[u8]) -> Result<String, DeserializeError> {
+    pub(crate) fn decode(self, bytes: &[u8]) -> Result<String, DeserializeError> {
         match self {
             Self::Utf8 => std::str::from_utf8(bytes)
                 .map(str::to_owned)

@@ -11,7 +11,8 @@ use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 ///
 /// It implements serde's `Serialize` and `Deserialize`, so it works with every serde-based
 /// serializer: byte strings become MessagePack `bin`, CBOR byte strings and pickle `bytes`; maps
-/// keep their order and may have keys of any type (JSON needs string or integer keys).
+/// keep their order and may have keys of any type (JSON needs string or integer keys). When
+/// decoding CBOR, tags are dropped and the tagged item kept (bignums become integers).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum Value {
     /// `None` / `null` / `nil`.
@@ -192,6 +193,14 @@ impl<'de> Visitor<'de> for ValueVisitor {
             entries.push(entry);
         }
         Ok(Value::Map(entries))
+    }
+    /// Self-describing formats hand enum-like data here; in practice ciborium's CBOR tags (other
+    /// than bignums), presented as a variant holding the tagged item. The tag is dropped and the
+    /// item kept.
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        use de::VariantAccess;
+        let (de::IgnoredAny, content) = data.variant()?;
+        content.newtype_variant()
     }
 }
 

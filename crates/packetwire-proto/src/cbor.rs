@@ -1,0 +1,776 @@
+//! CBOR serializer, byte-compatible with EasyNetwork's `CBORSerializer`.
+
+use std::marker::PhantomData;
+
+use bytes::{BufMut, BytesMut};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{DeserializeError, SerializeError};
+use crate::item_scan::{check_datagram, Format, ItemScanner, Parsed, Token, MAX_DEPTH};
+use crate::serializer::{rollback_on_error, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
+use crate::value::Value;
+
+/// CBOR packets of type `T` (any serde type; [`Value`] by default), encoded with ciborium.
+///
+/// Output matches Python's `cbor2.dumps` with EasyNetwork's defaults: structs are maps keyed by
+/// field name, byte strings ([`Value::Bytes`], `serde_bytes`) are CBOR byte strings, lengths are
+/// definite, integers take the smallest encoding, and floats are written as cbor2 writes them:
+/// finite values as 64-bit doubles, NaN and infinities as 16-bit floats. Python's `{"a": 1}` is
+/// `A1 61 61 01`.
+///
+/// * Datagrams: exactly one CBOR data item; missing bytes are
+///   [`Incomplete`](crate::DeserializeErrorKind::Incomplete), extra bytes
+///   [`TrailingData`](crate::DeserializeErrorKind::TrailingData).
+/// * Streams: data items back to back, with no framing (a CBOR sequence, RFC 8742). The decoder
+///   finds where each item ends by reading headers only, resuming where it stopped when more
+///   bytes arrive, so receiving an item in many small chunks costs time linear in its size
+///   (EasyNetwork re-parses the whole buffer on every chunk).
+///
+/// Decoding accepts all of CBOR's framing: indefinite-length strings, arrays and maps ended by a
+/// break, tags, simple values, and half, single and double floats. Into [`Value`], a tag is
+/// dropped and the tagged item kept, except bignums (tags 2 and 3), which become integers;
+/// `undefined` becomes [`Value::Null`]; other simple values are an error.
+///
+/// Limits and errors on a stream:
+/// * an item longer than the limit (64 KiB by default) is reported once as a recoverable
+///   [`LimitExceeded`](crate::DeserializeErrorKind::LimitExceeded) error and skipped as it
+///   arrives, without being buffered; the next item decodes normally (EasyNetwork drops the whole
+///   buffer instead). A header announcing a huge string reserves nothing;
+/// * an item nesting more than 256 arrays, maps and tags is consumed and rejected as a
+///   recoverable [`Invalid`](crate::DeserializeErrorKind::Invalid) error, so deep input cannot
+///   overflow the stack (past that depth, more than 256 further levels of indefinite-length
+///   containers cannot be followed and are treated as malformed input);
+/// * an item that does not fit `T` is a recoverable `Invalid` error: it is consumed and the
+///   next item follows;
+/// * malformed input (additional information 28 to 30, an indefinite length on an integer or
+///   a tag, a misplaced break, a wrong chunk inside an indefinite-length string) is an
+///   unrecoverable `Invalid` error: the framing is lost and the buffered bytes are dropped.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use packetwire_proto::{CborSerializer, DatagramSerializer, StreamSerializer, Value};
+/// use serde::{Deserialize, Serialize};
+///
+/// let s = CborSerializer::<Value>::new();
+/// let mut wire = BytesMut::new();
+/// s.encode(&Value::Map(vec![("a".into(), 1.into())]), &mut wire).unwrap();
+/// assert_eq!(&wire[..], b"\xa1\x61a\x01");
+///
+/// // Indefinite lengths, as some encoders send them.
+/// let v = s.deserialize(b"\xbf\x61a\x9f\x01\x02\xff\xff").unwrap();
+/// assert_eq!(v, Value::Map(vec![("a".into(), Value::List(vec![1.into(), 2.into()]))]));
+///
+/// #[derive(Serialize, Deserialize, Debug, PartialEq)]
+/// struct Point {
+///     x: i32,
+///     y: i32,
+/// }
+/// let s = CborSerializer::<Point>::new();
+/// let mut wire = BytesMut::new();
+/// s.encode(&Point { x: 1, y: -2 }, &mut wire).unwrap();
+/// assert_eq!(&wire[..], b"\xa2\x61x\x01\x61y\x21");
+/// let mut state = s.decode_state();
+/// assert_eq!(s.decode(&mut state, &mut wire).unwrap(), Some(Point { x: 1, y: -2 }));
+/// ```
+pub struct CborSerializer<T = Value> {
+    limit: usize,
+    _packet: PhantomData<fn(&T) -> T>,
+}
+
+impl<T> Clone for CborSerializer<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for CborSerializer<T> {}
+
+impl<T> std::fmt::Debug for CborSerializer<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CborSerializer")
+            .field("limit", &self.limit)
+            .finish()
+    }
+}
+
+impl<T> Default for CborSerializer<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> CborSerializer<T> {
+    /// A serializer with the default limit ([`DEFAULT_LIMIT`], 64 KiB).
+    pub fn new() -> Self {
+        Self {
+            limit: DEFAULT_LIMIT,
+            _packet: PhantomData,
+        }
+    }
+
+    /// The maximum size of one data item on a stream, in bytes.
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The limit in force, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+impl<T: Serialize> CborSerializer<T> {
+    fn write(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        let start = dst.len();
+        ciborium::into_writer(packet, dst.writer())
+            .map_err(|e| SerializeError::with_source("cannot encode packet as CBOR", e))?;
+        if let Some(rewritten) = python_floats(&dst[start..]) {
+            dst.truncate(start);
+            dst.extend_from_slice(&rewritten);
+        }
+        Ok(())
+    }
+}
+
+/// Rewrites the floats of ciborium's output (which picks the shortest exact width) as cbor2
+/// writes them: finite values as doubles, NaN as `F9 7E 00`, infinities as `F9 7C 00` and
+/// `F9 FC 00`. Returns `None` when nothing changes.
+///
+/// CBOR containers count items, not bytes, so widening a float in place keeps the rest valid.
+fn python_floats(encoded: &[u8]) -> Option<Vec<u8>> {
+    let mut out: Option<Vec<u8>> = None;
+    let mut copied = 0;
+    let mut pos = 0;
+    while pos < encoded.len() {
+        let rest = encoded.get(pos..)?;
+        let Parsed::Header { len, token } = Format::Cbor.header(rest) else {
+            return None;
+        };
+        let payload = match token {
+            Token::Scalar { payload, .. } => usize::try_from(payload).ok()?,
+            _ => 0,
+        };
+        let end = pos.checked_add(len)?.checked_add(payload)?;
+        let value = match (rest.first(), encoded.get(pos + 1..end)) {
+            (Some(0xf9), Some(&[a, b])) => Some(f16_to_f64(u16::from_be_bytes([a, b]))),
+            (Some(0xfa), Some(&[a, b, c, d])) => Some(f64::from(f32::from_be_bytes([a, b, c, d]))),
+            (Some(0xfb), Some(bytes)) => <[u8; 8]>::try_from(bytes).ok().map(f64::from_be_bytes),
+            _ => None,
+        };
+        if let Some(value) = value {
+            let mut want = [0u8; 9];
+            let want = if value.is_nan() {
+                &[0xf9, 0x7e, 0x00][..]
+            } else if value.is_infinite() {
+                if value > 0.0 {
+                    &[0xf9, 0x7c, 0x00][..]
+                } else {
+                    &[0xf9, 0xfc, 0x00][..]
+                }
+            } else {
+                want[0] = 0xfb;
+                want[1..].copy_from_slice(&value.to_be_bytes());
+                &want[..]
+            };
+            let have = encoded.get(pos..end)?;
+            if want != have {
+                let out = out.get_or_insert_with(|| Vec::with_capacity(encoded.len() + 16));
+                out.extend_from_slice(encoded.get(copied..pos)?);
+                out.extend_from_slice(want);
+                copied = end;
+            }
+        }
+        pos = end;
+    }
+    let mut out = out?;
+    out.extend_from_slice(encoded.get(copied..)?);
+    Some(out)
+}
+
+/// Converts an IEEE 754 half-precision float.
+fn f16_to_f64(bits: u16) -> f64 {
+    let sign = if bits & 0x8000 == 0 { 1.0 } else { -1.0 };
+    let exponent = i32::from((bits >> 10) & 0x1f);
+    let fraction = f64::from(bits & 0x3ff);
+    match exponent {
+        0 => sign * fraction * 2f64.powi(-24),
+        31 if fraction == 0.0 => sign * f64::INFINITY,
+        31 => f64::NAN,
+        _ => sign * (1.0 + fraction / 1024.0) * 2f64.powi(exponent - 15),
+    }
+}
+
+/// Deserializes one whole, well-framed item.
+fn parse<T: DeserializeOwned>(item: &[u8]) -> Result<T, DeserializeError> {
+    ciborium::de::from_reader_with_recursion_limit(item, MAX_DEPTH)
+        .map_err(|e| DeserializeError::invalid("CBOR decode error").with_source(e))
+}
+
+impl<T: Serialize + DeserializeOwned> DatagramSerializer for CborSerializer<T> {
+    type Sent = T;
+    type Received = T;
+
+    fn serialize(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        rollback_on_error(dst, |dst| self.write(packet, dst))
+    }
+
+    fn deserialize(&self, datagram: &[u8]) -> Result<T, DeserializeError> {
+        check_datagram(Format::Cbor, datagram)?;
+        parse(datagram)
+    }
+}
+
+/// Decoding state of [`CborSerializer`] on a stream: where the item-boundary scanner stopped in
+/// the current data item.
+#[derive(Debug, Clone)]
+pub struct CborDecodeState(ItemScanner);
+
+impl Default for CborDecodeState {
+    fn default() -> Self {
+        Self(ItemScanner::new(Format::Cbor))
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> StreamSerializer for CborSerializer<T> {
+    type Sent = T;
+    type Received = T;
+    type DecodeState = CborDecodeState;
+
+    fn decode_state(&self) -> CborDecodeState {
+        CborDecodeState::default()
+    }
+
+    fn encode(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        rollback_on_error(dst, |dst| self.write(packet, dst))
+    }
+
+    fn decode(
+        &self,
+        state: &mut CborDecodeState,
+        src: &mut BytesMut,
+    ) -> Result<Option<T>, DeserializeError> {
+        match state.0.next_item(src, self.limit)? {
+            Some(item) => parse(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn decode_eof(
+        &self,
+        state: &mut CborDecodeState,
+        src: &mut BytesMut,
+    ) -> Result<Option<T>, DeserializeError> {
+        match self.decode(state, src)? {
+            Some(packet) => Ok(Some(packet)),
+            None => state.0.finish(src).map(|()| None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DeserializeErrorKind;
+    use proptest::prelude::*;
+    use serde::Deserialize;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Hello {
+        name: String,
+        visits: u32,
+    }
+
+    fn map(entries: &[(&str, Value)]) -> Value {
+        Value::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (Value::from(*k), v.clone()))
+                .collect(),
+        )
+    }
+
+    fn encode<T: Serialize + DeserializeOwned>(s: &CborSerializer<T>, v: &T) -> Vec<u8> {
+        let mut b = BytesMut::new();
+        StreamSerializer::encode(s, v, &mut b).unwrap();
+        b.to_vec()
+    }
+
+    type Outcome<T> = Result<T, (DeserializeErrorKind, bool)>;
+
+    fn decode_all<T: Serialize + DeserializeOwned>(
+        s: &CborSerializer<T>,
+        chunks: &[&[u8]],
+    ) -> Vec<Outcome<T>> {
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            buf.extend_from_slice(c);
+            for _ in 0..10_000 {
+                match s.decode(&mut state, &mut buf) {
+                    Ok(Some(v)) => out.push(Ok(v)),
+                    Ok(None) => break,
+                    Err(e) => out.push(Err((e.kind(), e.is_recoverable()))),
+                }
+            }
+        }
+        out
+    }
+
+    fn bytewise(input: &[u8]) -> Vec<&[u8]> {
+        input.chunks(1).collect()
+    }
+
+    const LIMIT_ERR: DeserializeErrorKind = DeserializeErrorKind::LimitExceeded { limit: 16 };
+    const INVALID: DeserializeErrorKind = DeserializeErrorKind::Invalid;
+
+    #[test]
+    fn python_known_bytes() {
+        let s = CborSerializer::<Value>::new();
+        assert_eq!(
+            encode(&s, &map(&[("a", 1.into())])),
+            [0xa1, 0x61, b'a', 0x01]
+        );
+        assert_eq!(encode(&s, &Value::Bytes(vec![1, 2, 3])), [0x43, 1, 2, 3]);
+        assert_eq!(encode(&s, &Value::from("é")), [0x62, 0xc3, 0xa9]);
+        assert_eq!(encode(&s, &Value::Null), [0xf6]);
+        assert_eq!(encode(&s, &Value::Int(-500)), [0x39, 0x01, 0xf3]);
+        // cbor2 writes finite floats as doubles, NaN and infinities as halves.
+        assert_eq!(
+            encode(&s, &Value::Float(1.5)),
+            [0xfb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            encode(&s, &Value::Float(0.1)),
+            [0xfb, 0x3f, 0xb9, 0x99, 0x99, 0x99, 0x99, 0x99, 0x9a]
+        );
+        assert_eq!(encode(&s, &Value::Float(f64::NAN)), [0xf9, 0x7e, 0x00]);
+        assert_eq!(encode(&s, &Value::Float(f64::INFINITY)), [0xf9, 0x7c, 0x00]);
+        assert_eq!(
+            encode(&s, &Value::Float(f64::NEG_INFINITY)),
+            [0xf9, 0xfc, 0x00]
+        );
+        assert_eq!(
+            encode(
+                &s,
+                &Value::List(vec![
+                    Value::Float(-0.0),
+                    Value::from("x"),
+                    Value::Float(65504.0)
+                ])
+            ),
+            [
+                0x83, 0xfb, 0x80, 0, 0, 0, 0, 0, 0, 0, 0x61, b'x', 0xfb, 0x40, 0xef, 0xfc, 0, 0, 0,
+                0, 0
+            ]
+        );
+        // Bytes that look like float headers inside a string are left alone.
+        assert_eq!(
+            encode(&s, &Value::Bytes(vec![0xf9, 0x3c, 0x00])),
+            [0x43, 0xf9, 0x3c, 0x00]
+        );
+        let s = CborSerializer::<Hello>::new();
+        let hello = Hello {
+            name: "ana".into(),
+            visits: 2,
+        };
+        let mut want = vec![0xa2, 0x64];
+        want.extend_from_slice(b"name");
+        want.extend_from_slice(&[0x63, b'a', b'n', b'a', 0x66]);
+        want.extend_from_slice(b"visits");
+        want.push(0x02);
+        assert_eq!(encode(&s, &hello), want);
+        assert_eq!(s.deserialize(&want).unwrap(), hello);
+    }
+
+    #[test]
+    fn half_conversion() {
+        assert_eq!(f16_to_f64(0x3c00), 1.0);
+        assert_eq!(f16_to_f64(0xc000), -2.0);
+        assert_eq!(f16_to_f64(0x7bff), 65504.0);
+        assert_eq!(f16_to_f64(0x0001), 5.960464477539063e-8);
+        assert_eq!(f16_to_f64(0x0400), 6.103515625e-5);
+        assert!(f16_to_f64(0x8000).is_sign_negative());
+        assert_eq!(f16_to_f64(0x7c00), f64::INFINITY);
+        assert!(f16_to_f64(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn decodes_all_cbor_framing() {
+        let s = CborSerializer::<Value>::new();
+        let cases: Vec<(&[u8], Value)> = vec![
+            (
+                &[0x9f, 0x01, 0x02, 0xff],
+                Value::List(vec![1.into(), 2.into()]),
+            ),
+            (&[0xbf, 0x61, b'a', 0x01, 0xff], map(&[("a", 1.into())])),
+            (
+                &[0x5f, 0x42, 0x01, 0x02, 0x41, 0x03, 0xff],
+                Value::Bytes(vec![1, 2, 3]),
+            ),
+            (&[0x7f, 0x61, b'a', 0x61, b'b', 0xff], Value::from("ab")),
+            (
+                &[0x9f, 0x9f, 0xff, 0x82, 0x5f, 0xff, 0xf5, 0xff],
+                Value::List(vec![
+                    Value::List(vec![]),
+                    Value::List(vec![Value::Bytes(vec![]), Value::Bool(true)]),
+                ]),
+            ),
+            // tag 1 (epoch time): the tag is dropped
+            (&[0xc1, 0x1a, 0x00, 0x00, 0x00, 0x2a], Value::Int(42)),
+            // nested tags around a string
+            (
+                &[0xd8, 0x20, 0xd9, 0x01, 0x00, 0x61, b'u'],
+                Value::from("u"),
+            ),
+            // bignum 2^64
+            (
+                &[0xc2, 0x49, 1, 0, 0, 0, 0, 0, 0, 0, 0],
+                Value::Int(1 << 64),
+            ),
+            (&[0xf4], Value::Bool(false)),
+            (&[0xf6], Value::Null),
+            (&[0xf7], Value::Null),
+            (&[0xf9, 0x3c, 0x00], Value::Float(1.0)),
+            (&[0xfa, 0x3f, 0xc0, 0x00, 0x00], Value::Float(1.5)),
+            (
+                &[0xfb, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18],
+                Value::Float(std::f64::consts::PI),
+            ),
+            (
+                &[0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+                Value::Int(-(1 << 64)),
+            ),
+        ];
+        let mut wire = Vec::new();
+        let mut want = Vec::new();
+        for (bytes, value) in &cases {
+            assert_eq!(&s.deserialize(bytes).unwrap(), value, "{bytes:02x?}");
+            wire.extend_from_slice(bytes);
+            want.push(Ok(value.clone()));
+        }
+        assert_eq!(decode_all(&s, &[&wire]), want);
+        assert_eq!(decode_all(&s, &bytewise(&wire)), want);
+        let chunks: Vec<&[u8]> = wire.chunks(4).collect();
+        assert_eq!(decode_all(&s, &chunks), want);
+        // A simple value Value cannot hold: framed, consumed, rejected, recoverable.
+        assert_eq!(
+            decode_all(&s, &[&[0xf8, 0x20, 0x01]]),
+            vec![Err((INVALID, true)), Ok(Value::Int(1))]
+        );
+    }
+
+    #[test]
+    fn stream_chunking() {
+        let s = CborSerializer::<Value>::new();
+        let items = vec![
+            map(&[("a", 1.into())]),
+            Value::Bytes(vec![7; 300]),
+            Value::List(vec![Value::from("x"), Value::Float(-0.5), Value::Null]),
+            Value::from("y".repeat(30_000)),
+            Value::Int(-(1 << 40)),
+        ];
+        let mut wire = Vec::new();
+        for v in &items {
+            wire.extend(encode(&s, v));
+        }
+        let want: Vec<Outcome<Value>> = items.iter().cloned().map(Ok).collect();
+        assert_eq!(decode_all(&s, &[&wire]), want);
+        assert_eq!(decode_all(&s, &bytewise(&wire)), want);
+        let chunks: Vec<&[u8]> = wire.chunks(7).collect();
+        assert_eq!(decode_all(&s, &chunks), want);
+    }
+
+    #[test]
+    fn wrong_type_is_recoverable_and_leaves_the_rest() {
+        let s = CborSerializer::<Hello>::new();
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::from(&[0x61, b'x', 0xa0, 0x82][..]);
+        let err = s.decode(&mut state, &mut buf).unwrap_err();
+        assert_eq!(err.kind(), INVALID);
+        assert!(err.is_recoverable());
+        assert_eq!(&buf[..], [0xa0, 0x82]);
+        // an empty map lacks the fields: consumed, recoverable
+        assert!(s.decode(&mut state, &mut buf).unwrap_err().is_recoverable());
+        assert_eq!(&buf[..], [0x82]);
+        assert_eq!(s.decode(&mut state, &mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_input_loses_framing_then_recovers() {
+        let s = CborSerializer::<Value>::new();
+        let malformed: &[&[u8]] = &[
+            &[0x82, 0x01, 0x1c, 0x05],
+            &[0xff, 0x01],
+            &[0x82, 0x01, 0xff, 0x01],
+            &[0xbf, 0x01, 0xff, 0x01],
+            &[0x5f, 0x61, b'a', 0xff],
+            &[0x1f, 0x01],
+            &[0xdf, 0x01],
+        ];
+        for bytes in malformed {
+            let mut state = s.decode_state();
+            let mut buf = BytesMut::from(*bytes);
+            let err = s.decode(&mut state, &mut buf).unwrap_err();
+            assert_eq!(err.kind(), INVALID, "{bytes:02x?}");
+            assert!(!err.is_recoverable(), "{bytes:02x?}");
+            assert!(buf.is_empty());
+            buf.extend_from_slice(&[0x81, 0x07]);
+            assert_eq!(
+                s.decode(&mut state, &mut buf).unwrap(),
+                Some(Value::List(vec![7.into()]))
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_items_are_skipped() {
+        let s = CborSerializer::<Value>::new().with_limit(16);
+        // known length: a 40-byte text string
+        let mut known = vec![0x78, 40];
+        known.extend_from_slice(&[b'z'; 40]);
+        // unknown length: an indefinite array of 30 ints, then an indefinite string in chunks
+        let mut unknown = vec![0x9f];
+        unknown.extend(0..23u8);
+        unknown.extend_from_slice(&[0x7f, 0x63, b'a', b'b', b'c', 0x60, 0xff, 0xff]);
+        for big in [known, unknown] {
+            let mut wire = big.clone();
+            wire.extend_from_slice(&[0x62, b'o', b'k']);
+            let want = vec![Err((LIMIT_ERR, true)), Ok(Value::from("ok"))];
+            assert_eq!(decode_all(&s, &[&wire]), want);
+            assert_eq!(decode_all(&s, &bytewise(&wire)), want);
+            for size in 2..9 {
+                let chunks: Vec<&[u8]> = wire.chunks(size).collect();
+                assert_eq!(decode_all(&s, &chunks), want, "chunk size {size}");
+            }
+            // One chunk: the rest after the error is exactly the next item.
+            let mut state = s.decode_state();
+            let mut buf = BytesMut::from(&wire[..]);
+            assert_eq!(
+                s.decode(&mut state, &mut buf).unwrap_err().kind(),
+                LIMIT_ERR
+            );
+            assert_eq!(&buf[..], [0x62, b'o', b'k']);
+        }
+    }
+
+    #[test]
+    fn huge_announced_length_reserves_nothing() {
+        // a byte string of 2^64 - 1 bytes, and one of 4 GiB
+        for wire in [
+            &[0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2][..],
+            &[0x5a, 0xff, 0xff, 0xff, 0xff, 1, 2][..],
+        ] {
+            let s = CborSerializer::<Value>::new();
+            let mut state = s.decode_state();
+            let mut buf = BytesMut::with_capacity(16);
+            buf.extend_from_slice(wire);
+            let err = s.decode(&mut state, &mut buf).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                DeserializeErrorKind::LimitExceeded {
+                    limit: DEFAULT_LIMIT
+                }
+            );
+            assert!(buf.is_empty());
+            assert!(buf.capacity() <= 16);
+            let s = CborSerializer::<Value>::new().with_limit(usize::MAX);
+            let mut state = s.decode_state();
+            let mut buf = BytesMut::with_capacity(16);
+            buf.extend_from_slice(wire);
+            assert_eq!(s.decode(&mut state, &mut buf).unwrap(), None);
+            assert!(buf.capacity() <= 16);
+            assert_eq!(
+                s.deserialize(wire).unwrap_err().kind(),
+                DeserializeErrorKind::Incomplete
+            );
+        }
+        // An array announcing 2^64 - 1 items waits for them, reserving nothing.
+        let s = CborSerializer::<Value>::new();
+        assert_eq!(
+            decode_all(
+                &s,
+                &[&[0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]]
+            ),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_rejected_without_recursing() {
+        let s = CborSerializer::<Value>::new().with_limit(1 << 20);
+        let nested = |depth: usize, open: u8| {
+            let mut out = vec![open; depth];
+            out.push(0x01);
+            out
+        };
+        let mut v = Value::Int(1);
+        for _ in 0..MAX_DEPTH {
+            v = Value::List(vec![v]);
+        }
+        assert_eq!(s.deserialize(&nested(MAX_DEPTH, 0x81)).unwrap(), v);
+        assert_eq!(decode_all(&s, &[&nested(MAX_DEPTH, 0x81)]), vec![Ok(v)]);
+        // tags count as levels too
+        assert_eq!(
+            s.deserialize(&nested(MAX_DEPTH, 0xc6)).unwrap(),
+            Value::Int(1)
+        );
+        for open in [0x81, 0xc6] {
+            let mut wire = nested(MAX_DEPTH + 1, open);
+            wire.push(0x07);
+            assert_eq!(
+                decode_all(&s, &[&wire]),
+                vec![Err((INVALID, true)), Ok(Value::Int(7))],
+                "{open:02x}"
+            );
+            let mut wire = nested(300_000, open);
+            wire.push(0x07);
+            assert_eq!(
+                decode_all(&s, &[&wire]),
+                vec![Err((INVALID, true)), Ok(Value::Int(7))]
+            );
+            assert_eq!(
+                s.deserialize(&nested(300_000, open)).unwrap_err().kind(),
+                INVALID
+            );
+        }
+        // Indefinite-length containers past the depth limit: bounded memory, framing given up.
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::from(&vec![0x9f; 100_000][..]);
+        let err = s.decode(&mut state, &mut buf).unwrap_err();
+        assert!(!err.is_recoverable());
+        assert!(buf.is_empty());
+        // A moderate number of them is still followed exactly.
+        let mut wire = vec![0x9f; MAX_DEPTH + 50];
+        wire.extend(vec![0xff; MAX_DEPTH + 50]);
+        wire.push(0x07);
+        assert_eq!(
+            decode_all(&s, &[&wire]),
+            vec![Err((INVALID, true)), Ok(Value::Int(7))]
+        );
+    }
+
+    #[test]
+    fn datagram_errors() {
+        let s = CborSerializer::<Value>::new();
+        let kind = |bytes: &[u8]| s.deserialize(bytes).unwrap_err().kind();
+        assert_eq!(kind(&[0xa1, 0x61, b'a']), DeserializeErrorKind::Incomplete);
+        assert_eq!(kind(&[0x9f, 0x01]), DeserializeErrorKind::Incomplete);
+        assert_eq!(kind(&[]), DeserializeErrorKind::Incomplete);
+        assert_eq!(kind(&[0x01, 0x02]), DeserializeErrorKind::TrailingData);
+        assert_eq!(
+            kind(&[0x9f, 0xff, 0xff]),
+            DeserializeErrorKind::TrailingData
+        );
+        assert_eq!(kind(&[0x1c]), INVALID);
+        let s = CborSerializer::<bool>::new();
+        assert_eq!(s.deserialize(&[0x01]).unwrap_err().kind(), INVALID);
+        assert!(s.deserialize(&[0xf5]).unwrap());
+        let mut out = BytesMut::from(&b"keep"[..]);
+        s.serialize(&false, &mut out).unwrap();
+        assert_eq!(&out[..], b"keep\xf4");
+    }
+
+    #[test]
+    fn eof_in_the_middle_of_an_item() {
+        let s = CborSerializer::<Value>::new();
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::from(&[0x01, 0x9f, 0x01][..]);
+        assert_eq!(
+            s.decode_eof(&mut state, &mut buf).unwrap(),
+            Some(Value::Int(1))
+        );
+        assert_eq!(
+            s.decode_eof(&mut state, &mut buf).unwrap_err().kind(),
+            DeserializeErrorKind::Incomplete
+        );
+        assert!(buf.is_empty());
+        assert_eq!(s.decode_eof(&mut state, &mut buf).unwrap(), None);
+    }
+
+    #[test]
+    fn linear_when_fed_byte_by_byte() {
+        let s = CborSerializer::<Value>::new();
+        let v = Value::List(
+            (0..12_000)
+                .map(|i| {
+                    if i % 2 == 0 {
+                        Value::from("abcd")
+                    } else {
+                        Value::Int(i * 7)
+                    }
+                })
+                .collect(),
+        );
+        let wire = encode(&s, &v);
+        assert!(wire.len() > 40_000, "{}", wire.len());
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::new();
+        let mut got = None;
+        for b in &wire {
+            buf.extend_from_slice(&[*b]);
+            if let Some(v) = s.decode(&mut state, &mut buf).unwrap() {
+                got = Some(v);
+            }
+        }
+        assert_eq!(got, Some(v));
+        let examined = state.0.examined();
+        assert!(
+            examined <= 3 * wire.len() as u64,
+            "{examined} header bytes for {} bytes",
+            wire.len()
+        );
+    }
+
+    fn value_strategy() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| Value::Int(n.into())),
+            any::<u64>().prop_map(|n| Value::Int(n.into())),
+            (-1e300f64..1e300).prop_map(Value::Float),
+            ".{0,40}".prop_map(Value::Str),
+            proptest::collection::vec(any::<u8>(), 0..300).prop_map(Value::Bytes),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..20).prop_map(Value::List),
+                proptest::collection::vec((inner.clone(), inner), 0..8).prop_map(Value::Map),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn any_chunking_decodes_the_same(
+            values in proptest::collection::vec(value_strategy(), 1..5),
+            chunk in 1usize..64,
+        ) {
+            let s = CborSerializer::<Value>::new();
+            let mut wire = Vec::new();
+            for v in &values {
+                wire.extend(encode(&s, v));
+            }
+            let chunks: Vec<&[u8]> = wire.chunks(chunk).collect();
+            let want: Vec<Outcome<Value>> = values.iter().cloned().map(Ok).collect();
+            prop_assert_eq!(decode_all(&s, &chunks), want);
+            if let [one] = &values[..] {
+                prop_assert_eq!(&s.deserialize(&wire).unwrap(), one);
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..400),
+            chunk in 1usize..32,
+            limit in 0usize..64,
+        ) {
+            let s = CborSerializer::<Value>::new().with_limit(limit);
+            let chunks: Vec<&[u8]> = bytes.chunks(chunk).collect();
+            let _ = decode_all(&s, &chunks);
+            let _ = s.deserialize(&bytes);
+        }
+    }
+}

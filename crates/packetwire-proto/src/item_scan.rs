@@ -1,0 +1,864 @@
+//! Resumable item-boundary scanners for the self-delimiting formats: MessagePack and CBOR.
+//!
+//! A stream of these formats is a plain concatenation of items with no framing, so the only
+//! way to find where an item ends is to walk its structure. EasyNetwork re-parses the whole
+//! buffer from offset 0 each time a chunk arrives, which is quadratic in the item size. The
+//! [`ItemScanner`] here reads only *headers* (type byte and length/count argument), skips string,
+//! binary and extension payloads by their length without looking at them, and keeps what it
+//! learnt between calls:
+//!
+//! * `pos`: how many bytes at the front of the buffer belong to the current item and have been
+//!   accounted for;
+//! * `skip`: payload bytes still to jump over before the next header;
+//! * `stack`: one [`Frame`] per open container (array, map, CBOR tag, CBOR indefinite-length
+//!   container or string), with the number of children still to read.
+//!
+//! Feeding an item in chunks of any size, down to one byte, costs O(item length) in total: every
+//! call resumes at `pos` and a header split across chunks is re-read at most
+//! [`MAX_HEADER`] times. Once the item's end is known, the caller deserializes exactly that slice
+//! with the format's serde library.
+//!
+//! **Depth.** An item may nest at most [`MAX_DEPTH`] containers (CBOR tags count as one
+//! level). Deeper items are followed to their end, consumed, and rejected as a recoverable
+//! [`DeserializeErrorKind::Invalid`] error, so the recursive serde deserializers never see them.
+//! Definite-length containers beyond the limit are merged into a single counter, so following a
+//! deep MessagePack item takes constant memory. CBOR indefinite-length containers need a stack
+//! entry each: after [`MAX_FRAMES`] entries the scanner gives up and reports an unrecoverable
+//! error.
+//!
+//! **Limit.** When the item is known to be longer than the limit (a header announces more bytes
+//! than the limit allows, or the buffered part of an unfinished item reaches the limit), the
+//! scanner reports [`DeserializeErrorKind::LimitExceeded`] once, then goes on scanning in
+//! *discard mode*: bytes are dropped from the buffer as soon as they are accounted for, until
+//! the oversized item ends; the next item is then decoded normally. Nothing is ever reserved from
+//! a length a peer announces.
+//!
+//! **Malformed input** (MessagePack's reserved byte `0xC1`; CBOR's additional information 28 to
+//! 30, an indefinite length on an integer or a tag, a misplaced break, a wrong chunk in an
+//! indefinite-length string) means the framing is lost: the buffer is cleared and the error is
+//! unrecoverable.
+
+// With only one of the two formats enabled, the other's kinds of headers are never built.
+#![cfg_attr(not(all(feature = "msgpack", feature = "cbor")), allow(dead_code))]
+
+use bytes::{Buf, BytesMut};
+
+use crate::error::{DeserializeError, DeserializeErrorKind};
+
+/// Deepest container nesting an item may have (arrays, maps and CBOR tags each count as one
+/// level). Python's cbor2 allows 400 levels; 256 keeps the recursive serde deserializers well
+/// within a 2 MiB thread stack.
+pub(crate) const MAX_DEPTH: usize = 256;
+
+/// Most stack entries the scanner keeps while following an item deeper than [`MAX_DEPTH`]
+/// (only CBOR indefinite-length containers need entries past that depth).
+pub(crate) const MAX_FRAMES: usize = 2 * MAX_DEPTH;
+
+/// Longest header of either format: a CBOR initial byte and an 8-byte argument.
+const MAX_HEADER: usize = 9;
+
+/// The self-delimiting formats the scanner knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// MessagePack.
+    #[cfg(feature = "msgpack")]
+    Msgpack,
+    /// CBOR (RFC 8949).
+    #[cfg(feature = "cbor")]
+    Cbor,
+}
+
+/// What one header says about the structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Token {
+    /// A value with no children, followed by `payload` bytes the scanner skips (a string's
+    /// content, an integer's or float's bytes, an extension's data). `chunk` is the CBOR major
+    /// type (2 or 3) of a definite-length string, which may be a chunk of an indefinite one.
+    Scalar { payload: u64, chunk: Option<u8> },
+    /// A definite-length container followed by `items` items (a map of n pairs has 2n items; a
+    /// CBOR tag has one).
+    Container { items: u64 },
+    /// A CBOR indefinite-length array, map or string, ended by a break.
+    Open(Frame),
+    /// The CBOR break byte `0xFF`.
+    Break,
+}
+
+/// Result of reading one header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Parsed {
+    /// A whole header of `len` bytes.
+    Header { len: usize, token: Token },
+    /// The buffer ends inside the header.
+    NeedMore,
+    /// Not a valid header: the framing is lost.
+    Malformed(&'static str),
+}
+
+/// An open container on the scanner's stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Frame {
+    /// A definite-length container (or tag): children still to complete.
+    Items(u64),
+    /// Definite-length containers nested beyond [`MAX_DEPTH`], merged: headers still to read
+    /// before the outermost of them is complete.
+    Deep(u64),
+    /// A CBOR indefinite-length array.
+    IndefArray,
+    /// A CBOR indefinite-length map; `odd` when a key has been read without its value.
+    IndefMap { odd: bool },
+    /// A CBOR indefinite-length string of major type `major` (2 bytes, 3 text).
+    IndefString { major: u8 },
+}
+
+impl Format {
+    /// The format's name, for error messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            #[cfg(feature = "msgpack")]
+            Self::Msgpack => "MessagePack",
+            #[cfg(feature = "cbor")]
+            Self::Cbor => "CBOR",
+        }
+    }
+
+    /// Reads the header at the start of `buf`.
+    pub(crate) fn header(self, buf: &[u8]) -> Parsed {
+        match self {
+            #[cfg(feature = "msgpack")]
+            Self::Msgpack => msgpack_header(buf),
+            #[cfg(feature = "cbor")]
+            Self::Cbor => cbor_header(buf),
+        }
+    }
+}
+
+fn header(len: usize, token: Token) -> Parsed {
+    Parsed::Header { len, token }
+}
+
+fn scalar(payload: u64) -> Token {
+    Token::Scalar {
+        payload,
+        chunk: None,
+    }
+}
+
+/// Reads a big-endian unsigned argument of `n` bytes (at most 8) at `buf[1..1 + n]`, or `None`
+/// when the buffer is shorter.
+fn argument(buf: &[u8], n: usize) -> Option<u64> {
+    let bytes = buf.get(1..1 + n)?;
+    Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+}
+
+/// A header made of a type byte and an `n`-byte length argument.
+fn with_argument(buf: &[u8], n: usize, token: impl FnOnce(u64) -> Token) -> Parsed {
+    match argument(buf, n) {
+        Some(arg) => header(1 + n, token(arg)),
+        None => Parsed::NeedMore,
+    }
+}
+
+/// MessagePack: only length arguments are header bytes; fixed-size values (numbers, the type
+/// byte of an extension) are payload to skip.
+#[cfg(feature = "msgpack")]
+fn msgpack_header(buf: &[u8]) -> Parsed {
+    let Some(&b) = buf.first() else {
+        return Parsed::NeedMore;
+    };
+    let str_or_bin = |n| Token::Scalar {
+        payload: n,
+        chunk: None,
+    };
+    // An extension's data follows its one-byte type.
+    let ext = |n: u64| scalar(n.saturating_add(1));
+    let array = |n| Token::Container { items: n };
+    let map = |n: u64| Token::Container {
+        items: n.saturating_mul(2),
+    };
+    match b {
+        // positive fixint, negative fixint, nil, false, true
+        0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => header(1, scalar(0)),
+        0x80..=0x8f => header(1, map(u64::from(b & 0x0f))),
+        0x90..=0x9f => header(1, array(u64::from(b & 0x0f))),
+        0xa0..=0xbf => header(1, str_or_bin(u64::from(b & 0x1f))),
+        0xc1 => Parsed::Malformed("reserved type byte 0xC1"),
+        // bin 8/16/32, str 8/16/32
+        0xc4 | 0xd9 => with_argument(buf, 1, str_or_bin),
+        0xc5 | 0xda => with_argument(buf, 2, str_or_bin),
+        0xc6 | 0xdb => with_argument(buf, 4, str_or_bin),
+        // ext 8/16/32
+        0xc7 => with_argument(buf, 1, ext),
+        0xc8 => with_argument(buf, 2, ext),
+        0xc9 => with_argument(buf, 4, ext),
+        // uint 8, int 8
+        0xcc | 0xd0 => header(1, scalar(1)),
+        // uint 16, int 16
+        0xcd | 0xd1 => header(1, scalar(2)),
+        // float 32, uint 32, int 32
+        0xca | 0xce | 0xd2 => header(1, scalar(4)),
+        // float 64, uint 64, int 64
+        0xcb | 0xcf | 0xd3 => header(1, scalar(8)),
+        // fixext 1/2/4/8/16: type byte and data
+        0xd4 => header(1, scalar(2)),
+        0xd5 => header(1, scalar(3)),
+        0xd6 => header(1, scalar(5)),
+        0xd7 => header(1, scalar(9)),
+        0xd8 => header(1, scalar(17)),
+        0xdc => with_argument(buf, 2, array),
+        0xdd => with_argument(buf, 4, array),
+        0xde => with_argument(buf, 2, map),
+        0xdf => with_argument(buf, 4, map),
+    }
+}
+
+/// CBOR: the argument of major types 2 to 6 is a header byte; the argument of integers, simple
+/// values and floats is payload to skip.
+#[cfg(feature = "cbor")]
+fn cbor_header(buf: &[u8]) -> Parsed {
+    let Some(&b) = buf.first() else {
+        return Parsed::NeedMore;
+    };
+    let major = b >> 5;
+    let info = b & 0x1f;
+    let arg_len: usize = match info {
+        0..=23 => 0,
+        24 => 1,
+        25 => 2,
+        26 => 4,
+        27 => 8,
+        28..=30 => return Parsed::Malformed("reserved additional information (28 to 30)"),
+        _ => {
+            return match major {
+                2 | 3 => header(1, Token::Open(Frame::IndefString { major })),
+                4 => header(1, Token::Open(Frame::IndefArray)),
+                5 => header(1, Token::Open(Frame::IndefMap { odd: false })),
+                7 => header(1, Token::Break),
+                _ => Parsed::Malformed("indefinite length on an integer or a tag"),
+            };
+        }
+    };
+    if matches!(major, 0 | 1 | 7) {
+        // integers, simple values, floats: no children, fixed size
+        return header(1, scalar(arg_len as u64));
+    }
+    let arg = if arg_len == 0 {
+        Some(u64::from(info))
+    } else {
+        argument(buf, arg_len)
+    };
+    let Some(arg) = arg else {
+        return Parsed::NeedMore;
+    };
+    let token = match major {
+        2 | 3 => Token::Scalar {
+            payload: arg,
+            chunk: Some(major),
+        },
+        4 => Token::Container { items: arg },
+        5 => Token::Container {
+            items: arg.saturating_mul(2),
+        },
+        // 6: a tag, followed by the tagged item
+        _ => Token::Container { items: 1 },
+    };
+    header(1 + arg_len, token)
+}
+
+/// Outcome of [`ItemScanner::advance`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The current item ends at this offset.
+    Complete(usize),
+    /// The buffer ends before the item does.
+    NeedMore,
+    /// Malformed input: the framing is lost.
+    Malformed(&'static str),
+}
+
+/// Resumable scanner of one format's item boundaries; see the [module documentation](self).
+#[derive(Debug, Clone)]
+pub(crate) struct ItemScanner {
+    format: Format,
+    /// Bytes at the front of the buffer that belong to the current item and are accounted for.
+    pos: usize,
+    /// Payload bytes to skip before the next header.
+    skip: u64,
+    /// Open containers, innermost last.
+    stack: Vec<Frame>,
+    /// The item's last header has been read: it ends once `skip` reaches 0.
+    root_done: bool,
+    /// The item nests deeper than [`MAX_DEPTH`].
+    too_deep: bool,
+    /// Dropping the rest of an oversized item.
+    discarding: bool,
+    /// In discard mode, the start of a header split across chunks (its bytes are no longer in
+    /// the buffer).
+    stash: [u8; MAX_HEADER],
+    stash_len: usize,
+    /// Header bytes examined since the scanner was created (for the linearity tests).
+    #[cfg(test)]
+    examined: u64,
+}
+
+impl ItemScanner {
+    /// A scanner at the start of a stream.
+    pub(crate) fn new(format: Format) -> Self {
+        Self {
+            format,
+            pos: 0,
+            skip: 0,
+            stack: Vec::new(),
+            root_done: false,
+            too_deep: false,
+            discarding: false,
+            stash: [0; MAX_HEADER],
+            stash_len: 0,
+            #[cfg(test)]
+            examined: 0,
+        }
+    }
+
+    /// Forgets the current item.
+    fn reset(&mut self) {
+        self.pos = 0;
+        self.skip = 0;
+        self.stack.clear();
+        self.root_done = false;
+        self.too_deep = false;
+        self.discarding = false;
+        self.stash_len = 0;
+    }
+
+    /// Header bytes examined so far.
+    #[cfg(test)]
+    pub(crate) fn examined(&self) -> u64 {
+        self.examined
+    }
+
+    /// Open containers on the stack.
+    #[cfg(test)]
+    pub(crate) fn stack_len(&self) -> usize {
+        self.stack.len()
+    }
+
+    /// Goes on scanning `buf` from `self.pos` until the item ends or the buffer does.
+    fn advance(&mut self, buf: &[u8]) -> Step {
+        loop {
+            if self.skip > 0 {
+                let avail = buf.len().saturating_sub(self.pos);
+                let take = usize::try_from(self.skip).map_or(avail, |skip| skip.min(avail));
+                self.pos += take;
+                self.skip -= take as u64;
+                if self.skip > 0 {
+                    return Step::NeedMore;
+                }
+            }
+            if self.root_done {
+                return Step::Complete(self.pos);
+            }
+            let rest = buf.get(self.pos..).unwrap_or_default();
+            #[cfg(test)]
+            {
+                self.examined += rest.len().min(MAX_HEADER) as u64;
+            }
+            match self.format.header(rest) {
+                Parsed::NeedMore => return Step::NeedMore,
+                Parsed::Malformed(why) => return Step::Malformed(why),
+                Parsed::Header { len, token } => {
+                    self.pos += len;
+                    if let Err(why) = self.apply(token) {
+                        return Step::Malformed(why);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Updates the stack with one header.
+    fn apply(&mut self, token: Token) -> Result<(), &'static str> {
+        if let Some(&Frame::IndefString { major }) = self.stack.last() {
+            let is_chunk = matches!(token, Token::Scalar { chunk: Some(m), .. } if m == major);
+            if !is_chunk && token != Token::Break {
+                return Err("an indefinite-length string holds something other than a \
+                            definite-length string of the same type");
+            }
+        }
+        if token == Token::Break {
+            return match self.stack.last() {
+                Some(
+                    Frame::IndefArray | Frame::IndefString { .. } | Frame::IndefMap { odd: false },
+                ) => {
+                    self.stack.pop();
+                    self.child_done();
+                    Ok(())
+                }
+                Some(Frame::IndefMap { odd: true }) => Err("break after a map key with no value"),
+                _ => Err("unexpected break byte"),
+            };
+        }
+        // Merged deep containers count headers as they start.
+        if let Some(Frame::Deep(pending)) = self.stack.last_mut() {
+            *pending = pending.saturating_sub(1);
+        }
+        match token {
+            Token::Scalar { payload, .. } => {
+                self.skip = payload;
+                self.child_done();
+                Ok(())
+            }
+            Token::Container { items: 0 } => {
+                self.child_done();
+                Ok(())
+            }
+            Token::Container { items } => self.open(Frame::Items(items)),
+            Token::Open(frame) => self.open(frame),
+            Token::Break => Ok(()),
+        }
+    }
+
+    /// Pushes a container that has children to read.
+    fn open(&mut self, frame: Frame) -> Result<(), &'static str> {
+        if let (Some(Frame::Deep(pending)), Frame::Items(items)) = (self.stack.last_mut(), frame) {
+            *pending = pending.saturating_add(items);
+            return Ok(());
+        }
+        let frame = if self.stack.len() >= MAX_DEPTH {
+            self.too_deep = true;
+            if self.stack.len() >= MAX_FRAMES {
+                return Err("indefinite-length containers nested too deep to follow");
+            }
+            match frame {
+                Frame::Items(items) => Frame::Deep(items),
+                other => other,
+            }
+        } else {
+            frame
+        };
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    /// A child of the innermost open container (or the item itself) is complete.
+    fn child_done(&mut self) {
+        loop {
+            match self.stack.last_mut() {
+                None => {
+                    self.root_done = true;
+                    return;
+                }
+                Some(Frame::Items(left)) => {
+                    *left = left.saturating_sub(1);
+                    if *left > 0 {
+                        return;
+                    }
+                }
+                Some(Frame::Deep(pending)) => {
+                    if *pending > 0 {
+                        return;
+                    }
+                }
+                Some(Frame::IndefMap { odd }) => {
+                    *odd = !*odd;
+                    return;
+                }
+                Some(Frame::IndefArray | Frame::IndefString { .. }) => return,
+            }
+            self.stack.pop();
+        }
+    }
+
+    /// The framing is lost: clears everything.
+    fn malformed(&mut self, src: &mut BytesMut, why: &str) -> DeserializeError {
+        src.clear();
+        self.reset();
+        DeserializeError::invalid(format!(
+            "{} decode error: {why}; the rest of the received data was discarded",
+            self.format.name()
+        ))
+        .unrecoverable()
+    }
+
+    /// In discard mode, keeps the start of a header split across chunks out of the buffer.
+    fn stash_partial_header(&mut self, src: &mut BytesMut) {
+        if self.skip == 0 && !src.is_empty() && self.stash_len + src.len() <= MAX_HEADER {
+            self.stash[self.stash_len..self.stash_len + src.len()].copy_from_slice(src);
+            self.stash_len += src.len();
+            src.clear();
+        }
+    }
+
+    /// In discard mode, completes the header whose start was stashed. Returns `Ok(false)` when
+    /// it is still incomplete.
+    fn resume_stashed_header(&mut self, src: &mut BytesMut) -> Result<bool, &'static str> {
+        let mut buf = [0u8; MAX_HEADER];
+        let have = self.stash_len;
+        let extra = src.len().min(MAX_HEADER - have);
+        buf[..have].copy_from_slice(&self.stash[..have]);
+        buf[have..have + extra].copy_from_slice(&src[..extra]);
+        match self.format.header(&buf[..have + extra]) {
+            Parsed::NeedMore => {
+                self.stash[have..have + extra].copy_from_slice(&src[..extra]);
+                self.stash_len += extra;
+                src.advance(extra);
+                Ok(false)
+            }
+            Parsed::Malformed(why) => Err(why),
+            Parsed::Header { len, token } => {
+                src.advance(len.saturating_sub(have).min(src.len()));
+                self.stash_len = 0;
+                self.apply(token)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Takes the next item from the front of `src`, following the stream contract of
+    /// [`StreamSerializer::decode`](crate::StreamSerializer::decode): `Ok(Some(item))` with
+    /// exactly the item's bytes, `Ok(None)` when no whole item is buffered yet, or an error after
+    /// removing the faulty item.
+    pub(crate) fn next_item(
+        &mut self,
+        src: &mut BytesMut,
+        limit: usize,
+    ) -> Result<Option<BytesMut>, DeserializeError> {
+        loop {
+            if self.pos > src.len() {
+                // The buffer was changed behind the scanner's back: start over.
+                self.reset();
+            }
+            if self.stash_len > 0 {
+                match self.resume_stashed_header(src) {
+                    Ok(true) => {}
+                    Ok(false) => return Ok(None),
+                    Err(why) => return Err(self.malformed(src, why)),
+                }
+            }
+            match self.advance(src) {
+                Step::Malformed(why) => return Err(self.malformed(src, why)),
+                Step::Complete(end) => {
+                    let (discarding, too_deep) = (self.discarding, self.too_deep);
+                    self.reset();
+                    if discarding {
+                        src.advance(end);
+                        continue;
+                    }
+                    let item = src.split_to(end);
+                    if end > limit {
+                        return Err(DeserializeError::limit_exceeded(
+                            limit,
+                            format!(
+                                "{} item ({end} bytes) is longer than the limit ({limit} bytes)",
+                                self.format.name()
+                            ),
+                        ));
+                    }
+                    if too_deep {
+                        return Err(DeserializeError::invalid(format!(
+                            "{} item nested deeper than {MAX_DEPTH} levels",
+                            self.format.name()
+                        )));
+                    }
+                    return Ok(Some(item));
+                }
+                Step::NeedMore => {
+                    if self.discarding {
+                        src.advance(self.pos);
+                        self.pos = 0;
+                        self.stash_partial_header(src);
+                        return Ok(None);
+                    }
+                    // The item is longer than what is accounted for plus the payload to skip,
+                    // and longer than what is buffered.
+                    let known = (self.pos as u64).saturating_add(self.skip);
+                    let min_len = known.max((src.len() as u64).saturating_add(1));
+                    if min_len > limit as u64 {
+                        src.advance(self.pos);
+                        self.pos = 0;
+                        self.discarding = true;
+                        self.stash_partial_header(src);
+                        return Err(DeserializeError::limit_exceeded(
+                            limit,
+                            format!(
+                                "{} item of at least {min_len} bytes is longer than the limit \
+                                 ({limit} bytes): skipping it",
+                                self.format.name()
+                            ),
+                        ));
+                    }
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// End of stream, after [`next_item`](Self::next_item) returned `Ok(None)`: the bytes of an
+    /// unfinished item are an [`DeserializeErrorKind::Incomplete`] error (the tail of an
+    /// oversized item, already reported, is dropped silently).
+    pub(crate) fn finish(&mut self, src: &mut BytesMut) -> Result<(), DeserializeError> {
+        let discarding = self.discarding;
+        self.reset();
+        let left = src.len();
+        src.clear();
+        if discarding || left == 0 {
+            return Ok(());
+        }
+        Err(DeserializeError::new(
+            DeserializeErrorKind::Incomplete,
+            format!(
+                "stream ended in the middle of a {} item ({left} bytes left)",
+                self.format.name()
+            ),
+        ))
+    }
+}
+
+/// Checks that `datagram` holds exactly one well-formed item of at most [`MAX_DEPTH`] levels.
+pub(crate) fn check_datagram(format: Format, datagram: &[u8]) -> Result<(), DeserializeError> {
+    let mut scanner = ItemScanner::new(format);
+    let name = format.name();
+    match scanner.advance(datagram) {
+        Step::Complete(end) if end < datagram.len() => Err(DeserializeError::new(
+            DeserializeErrorKind::TrailingData,
+            format!(
+                "extra data caught: {} bytes after the {name} item",
+                datagram.len() - end
+            ),
+        )),
+        Step::Complete(_) if scanner.too_deep => Err(DeserializeError::invalid(format!(
+            "{name} item nested deeper than {MAX_DEPTH} levels"
+        ))),
+        Step::Complete(_) => Ok(()),
+        Step::NeedMore => Err(DeserializeError::new(
+            DeserializeErrorKind::Incomplete,
+            format!("missing data to create packet: the {name} item is truncated"),
+        )),
+        Step::Malformed(why) => Err(DeserializeError::invalid(format!(
+            "{name} decode error: {why}"
+        ))),
+    }
+}
+
+#[cfg(all(test, feature = "msgpack", feature = "cbor"))]
+mod tests {
+    use super::*;
+
+    /// The end of the first item of `bytes`, scanned in one go.
+    fn end_of(format: Format, bytes: &[u8]) -> Step {
+        ItemScanner::new(format).advance(bytes)
+    }
+
+    /// The end of the first item of `bytes`, fed one byte at a time.
+    fn end_of_bytewise(format: Format, bytes: &[u8]) -> Step {
+        let mut scanner = ItemScanner::new(format);
+        for n in 1..=bytes.len() {
+            match scanner.advance(&bytes[..n]) {
+                Step::NeedMore => {}
+                other => return other,
+            }
+        }
+        Step::NeedMore
+    }
+
+    #[test]
+    fn msgpack_headers() {
+        let f = Format::Msgpack;
+        let cases: &[(&[u8], usize)] = &[
+            (&[0x01], 1),
+            (&[0xe0], 1),
+            (&[0xc0], 1),
+            (&[0xcc, 0xff], 2),
+            (&[0xcb, 0, 0, 0, 0, 0, 0, 0, 0], 9),
+            (&[0xa3, b'a', b'b', b'c'], 4),
+            (&[0xd9, 2, b'a', b'b'], 4),
+            (&[0xc5, 0, 1, 7], 4),
+            (&[0xd4, 1, 9], 3),
+            (&[0xc7, 2, 5, 1, 2], 5),
+            (&[0x92, 0x01, 0x91, 0x02], 4),
+            (&[0x82, 0x01, 0x02, 0xa1, b'k', 0x90], 6),
+            (&[0xdc, 0, 2, 0x01, 0x02], 5),
+            (&[0xdf, 0, 0, 0, 1, 0x01, 0x02], 7),
+        ];
+        for (bytes, len) in cases {
+            let mut input = bytes.to_vec();
+            input.push(0x07);
+            assert_eq!(end_of(f, &input), Step::Complete(*len), "{bytes:02x?}");
+            assert_eq!(
+                end_of_bytewise(f, &input),
+                Step::Complete(*len),
+                "{bytes:02x?}"
+            );
+            assert_eq!(end_of(f, &bytes[..len - 1]), Step::NeedMore, "{bytes:02x?}");
+        }
+        assert!(matches!(end_of(f, &[0x91, 0xc1]), Step::Malformed(_)));
+    }
+
+    #[test]
+    fn cbor_headers() {
+        let f = Format::Cbor;
+        let cases: &[(&[u8], usize)] = &[
+            (&[0x01], 1),
+            (&[0x18, 0x64], 2),
+            (&[0x3b, 0, 0, 0, 0, 0, 0, 0, 1], 9),
+            (&[0x43, 1, 2, 3], 4),
+            (&[0x78, 2, b'h', b'i'], 4),
+            (&[0x5f, 0x41, 1, 0x40, 0xff], 5),
+            (&[0x7f, 0x61, b'a', 0xff], 4),
+            (&[0x9f, 0x01, 0x9f, 0xff, 0xff], 5),
+            (&[0xbf, 0x01, 0x02, 0xff], 4),
+            (&[0xa1, 0x61, b'a', 0x01], 4),
+            (&[0xc1, 0x1a, 0, 0, 0, 1], 6),
+            (&[0xd8, 0x20, 0x61, b'u'], 4),
+            (&[0xf9, 0x3c, 0x00], 3),
+            (&[0xfa, 0, 0, 0, 0], 5),
+            (&[0xfb, 0, 0, 0, 0, 0, 0, 0, 0], 9),
+            (&[0xf8, 0x20], 2),
+            (&[0xf4], 1),
+        ];
+        for (bytes, len) in cases {
+            let mut input = bytes.to_vec();
+            input.push(0x07);
+            assert_eq!(end_of(f, &input), Step::Complete(*len), "{bytes:02x?}");
+            assert_eq!(
+                end_of_bytewise(f, &input),
+                Step::Complete(*len),
+                "{bytes:02x?}"
+            );
+            assert_eq!(end_of(f, &bytes[..len - 1]), Step::NeedMore, "{bytes:02x?}");
+        }
+        let malformed: &[&[u8]] = &[
+            &[0x1c],
+            &[0x5e],
+            &[0xfd],
+            &[0x1f],
+            &[0xdf],
+            &[0xff],
+            &[0x82, 0x01, 0xff],
+            &[0xbf, 0x01, 0xff],
+            &[0x5f, 0x61, b'a', 0xff],
+            &[0x7f, 0x7f, 0xff, 0xff],
+        ];
+        for bytes in malformed {
+            assert!(
+                matches!(end_of(f, bytes), Step::Malformed(_)),
+                "{bytes:02x?}"
+            );
+        }
+    }
+
+    /// MessagePack: `depth` nested two-element arrays `[child, 1]` around `1`.
+    fn msgpack_nested(depth: usize) -> Vec<u8> {
+        let mut out = vec![0x92; depth];
+        out.push(0x01);
+        out.extend(std::iter::repeat(0x01).take(depth));
+        out
+    }
+
+    /// CBOR: nesting that cycles through definite arrays, indefinite arrays, maps, indefinite
+    /// maps and tags, `depth` levels deep.
+    fn cbor_nested(depth: usize) -> Vec<u8> {
+        let mut open = Vec::new();
+        let mut close = Vec::new();
+        for level in 0..depth {
+            match level % 5 {
+                0 => {
+                    open.push(0x82);
+                    close.push(vec![0x01]);
+                }
+                1 => {
+                    open.push(0x9f);
+                    close.push(vec![0x02, 0xff]);
+                }
+                2 => {
+                    open.extend([0xa1, 0x03]);
+                    close.push(vec![]);
+                }
+                3 => {
+                    open.extend([0xbf, 0x04]);
+                    close.push(vec![0x05, 0x06, 0xff]);
+                }
+                _ => {
+                    open.push(0xc6);
+                    close.push(vec![]);
+                }
+            }
+        }
+        open.push(0x00);
+        for tail in close.into_iter().rev() {
+            open.extend(tail);
+        }
+        open
+    }
+
+    #[test]
+    fn deep_items_end_where_they_should() {
+        for depth in [0, 1, 5, MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 400, 2000] {
+            for (format, item) in [
+                (Format::Msgpack, msgpack_nested(depth)),
+                (Format::Cbor, cbor_nested(depth)),
+            ] {
+                if format == Format::Cbor && depth > 2 * MAX_DEPTH {
+                    // Too many indefinite-length levels past MAX_DEPTH: checked below.
+                    continue;
+                }
+                let mut input = item.clone();
+                input.push(0x07);
+                let mut scanner = ItemScanner::new(format);
+                assert_eq!(
+                    scanner.advance(&input),
+                    Step::Complete(item.len()),
+                    "{format:?} {depth}"
+                );
+                assert_eq!(scanner.too_deep, depth > MAX_DEPTH, "{format:?} {depth}");
+                assert_eq!(end_of_bytewise(format, &input), Step::Complete(item.len()));
+            }
+        }
+    }
+
+    #[test]
+    fn deep_msgpack_takes_constant_memory() {
+        let item = msgpack_nested(100_000);
+        let mut scanner = ItemScanner::new(Format::Msgpack);
+        assert_eq!(scanner.advance(&item[..100_000]), Step::NeedMore);
+        assert_eq!(scanner.stack_len(), MAX_DEPTH + 1);
+        assert_eq!(scanner.advance(&item), Step::Complete(item.len()));
+    }
+
+    #[test]
+    fn deep_indefinite_cbor_gives_up_with_bounded_memory() {
+        let item = vec![0x9f; 100_000];
+        let mut scanner = ItemScanner::new(Format::Cbor);
+        assert!(matches!(scanner.advance(&item), Step::Malformed(_)));
+        assert!(scanner.stack_len() <= MAX_FRAMES);
+    }
+
+    #[test]
+    fn datagram_checks() {
+        assert!(check_datagram(Format::Msgpack, &[0x91, 0x01]).is_ok());
+        let kind = |r: Result<(), DeserializeError>| r.unwrap_err().kind();
+        assert_eq!(
+            kind(check_datagram(Format::Msgpack, &[0x92, 0x01])),
+            DeserializeErrorKind::Incomplete
+        );
+        assert_eq!(
+            kind(check_datagram(Format::Msgpack, &[0x01, 0x02])),
+            DeserializeErrorKind::TrailingData
+        );
+        assert_eq!(
+            kind(check_datagram(Format::Cbor, &[0xff])),
+            DeserializeErrorKind::Invalid
+        );
+        assert_eq!(
+            kind(check_datagram(
+                Format::Msgpack,
+                &msgpack_nested(MAX_DEPTH + 1)
+            )),
+            DeserializeErrorKind::Invalid
+        );
+        assert!(check_datagram(Format::Msgpack, &msgpack_nested(MAX_DEPTH)).is_ok());
+        assert_eq!(
+            kind(check_datagram(Format::Cbor, &[])),
+            DeserializeErrorKind::Incomplete
+        );
+    }
+}
