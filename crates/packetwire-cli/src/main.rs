@@ -30,9 +30,14 @@ pub(crate) struct SerializerArgs {
     /// record:NAME=FMT,..., postcard.
     #[arg(long, short = 's')]
     serializer: String,
-    /// Wrappers, innermost first: base64[:standard|:urlsafe][:checksum][:key=KEY], zlib, bz2,
-    /// zstd (each with an optional :level=N). `--wrap zlib,base64` is base64 of zlib.
-    #[arg(long, short = 'w', value_delimiter = ',')]
+    // Help text in an attribute: rustdoc would read the brackets as links.
+    #[arg(
+        long,
+        short = 'w',
+        value_delimiter = ',',
+        help = "Wrappers, innermost first: base64[:standard|:urlsafe][:checksum][:key=KEY], zlib, \
+                bz2, zstd (each with an optional :level=N). `--wrap zlib,base64` is base64 of zlib"
+    )]
     wrap: Vec<String>,
     /// One datagram instead of a framed stream.
     #[arg(long)]
