@@ -215,3 +215,61 @@ proptest! {
         check(&spec("record:name=10s,age=I", wrap), &packets, &cuts)?;
     }
 }
+
+/// Feeds arbitrary bytes in chunks and checks the decoder contract on hostile input: no panic,
+/// and every call either returns a packet, asks for more, or fails after consuming bytes (so a
+/// reader looping on errors always makes progress and ends).
+fn hostile(spec: &CodecSpec, input: &[u8], cuts: &[usize]) -> Result<(), TestCaseError> {
+    let Ok(stream) = spec.build_stream() else { return Ok(()) };
+    let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+    points.extend([0, input.len()]);
+    points.sort_unstable();
+    let mut decoder = stream.decoder();
+    let mut buf = BytesMut::new();
+    for (i, pair) in points.windows(2).enumerate() {
+        buf.extend_from_slice(&input[pair[0]..pair[1]]);
+        let last = i + 2 == points.len();
+        // A generous bound: each packet or error consumes at least one byte.
+        for _ in 0..=input.len() + 1 {
+            let before = buf.len();
+            let result =
+                if last { decoder.decode_eof(&mut buf) } else { decoder.decode(&mut buf) };
+            match result {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => prop_assert!(
+                    buf.len() < before || !e.is_recoverable() || before == 0,
+                    "{spec:?}: error without progress: {e}"
+                ),
+            }
+            if buf.is_empty() && !last {
+                break;
+            }
+        }
+    }
+    if let Ok(datagram) = spec.build_datagram() {
+        let _ = datagram.deserialize(input);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn hostile_bytes_never_panic(
+        serializer in proptest::sample::select(&[
+            "json", "json-raw", "line", "msgpack", "cbor", "pickle", "postcard",
+            "struct:!ihd?", "record:name=10s,age=I",
+        ][..]),
+        wrap in proptest::sample::select(WRAPS),
+        input in prop_oneof![
+            vec(any::<u8>(), 0..300),
+            // Mostly-valid structure: frequent brackets, quotes, separators and headers.
+            vec(proptest::sample::select(&b"{}[]\"\\\n\r, 01a\x82\x91\xa1\xc1\xff\x1c\x9f=+/"[..]), 0..300),
+        ],
+        cuts in vec(any::<usize>(), 0..12),
+    ) {
+        hostile(&spec(serializer, wrap), &input, &cuts)?;
+    }
+}
