@@ -61,7 +61,8 @@
 //! [`Base64Wrapper`] (feature `base64`: standard or URL-safe alphabet, SHA-256 checksum or
 //! HMAC-SHA256), [`ZlibWrapper`] (`zlib`), [`Bz2Wrapper`] (`bz2`) and [`ZstdWrapper`] (`zstd`),
 //! each with a limit on the decompressed size. [`Separated`] turns any one-shot serializer into a
-//! separator-framed stream serializer.
+//! separator-framed stream serializer, and [`StapledSerializer`] sends with one serializer and
+//! receives with another.
 //!
 //! ## Limits
 //!
@@ -93,6 +94,7 @@ mod item_scan;
 mod line;
 mod protocol;
 mod serializer;
+mod stapled;
 mod structs;
 mod value;
 mod wrapper;
@@ -118,6 +120,7 @@ pub use line::{Encoding, LineSerializer, Newline};
 pub use protocol::CodecError;
 pub use protocol::{DatagramProtocol, PacketDecoder, StreamProtocol};
 pub use serializer::{DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
+pub use stapled::StapledSerializer;
 pub use structs::{
     ByteOrder, RecordField, RecordSerializer, StructFormat, StructFormatError, StructSerializer,
 };

@@ -220,7 +220,9 @@ proptest! {
 /// and every call either returns a packet, asks for more, or fails after consuming bytes (so a
 /// reader looping on errors always makes progress and ends).
 fn hostile(spec: &CodecSpec, input: &[u8], cuts: &[usize]) -> Result<(), TestCaseError> {
-    let Ok(stream) = spec.build_stream() else { return Ok(()) };
+    let Ok(stream) = spec.build_stream() else {
+        return Ok(());
+    };
     let mut points: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
     points.extend([0, input.len()]);
     points.sort_unstable();
@@ -232,8 +234,11 @@ fn hostile(spec: &CodecSpec, input: &[u8], cuts: &[usize]) -> Result<(), TestCas
         // A generous bound: each packet or error consumes at least one byte.
         for _ in 0..=input.len() + 1 {
             let before = buf.len();
-            let result =
-                if last { decoder.decode_eof(&mut buf) } else { decoder.decode(&mut buf) };
+            let result = if last {
+                decoder.decode_eof(&mut buf)
+            } else {
+                decoder.decode(&mut buf)
+            };
             match result {
                 Ok(Some(_)) => {}
                 Ok(None) => break,
