@@ -564,3 +564,23 @@ fn vectored_receive_scatters_the_data() {
     assert_eq!(&first, b"ab");
     assert_eq!(&second[..5], b"cdefg");
 }
+
+#[test]
+fn the_receive_capacity_is_capped_and_a_huge_one_does_not_panic() {
+    let _guard = lock();
+    let mut anc = SocketAncillary::with_recv_capacity(usize::MAX);
+    assert_eq!(anc.recv_capacity(), SocketAncillary::MAX_RECV_CAPACITY);
+    anc.set_recv_capacity(100);
+    assert_eq!(anc.recv_capacity(), 100);
+    anc.set_recv_capacity(usize::MAX);
+    let (a, b) = dgram_pair();
+    let (_reader, writer) = os::pipe().unwrap();
+    let mut out = SocketAncillary::new();
+    out.add_fd(&writer);
+    a.send_with_ancillary(&[IoSlice::new(b"big")], &out)
+        .unwrap();
+    let meta = b.recv_with_ancillary(&mut [0u8; 8], &mut anc).unwrap();
+    assert_eq!(meta.len, 3);
+    assert_eq!(anc.take_fds().len(), 1);
+    assert_eq!(SocketAncillary::DEFAULT_RECV_CAPACITY, 8208);
+}

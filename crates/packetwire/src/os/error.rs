@@ -44,7 +44,8 @@ pub enum RecvError {
     },
     /// The control data did not fit in the control buffer (`MSG_CTRUNC`). The data was
     /// received, but is dropped with the message: the descriptors that arrived are closed,
-    /// those that did not fit were never installed.
+    /// those that did not fit were never installed. On a stream socket those bytes are gone
+    /// from the stream, so the connection should be treated as broken.
     ControlTruncated {
         /// Size of the control buffer that was too small.
         capacity: usize,

@@ -9,15 +9,18 @@
 //! between calls, so a call abandoned between two retries (a cancelled future) loses nothing.
 //!
 //! This is also the only module with `unsafe` code (the workspace denies it elsewhere): the
-//! `sendmsg`/`recvmsg` calls with ancillary data, the adoption of received descriptors, and raw
-//! `getsockopt`/`setsockopt`. Everything else goes through rustix's safe API. Each `unsafe`
-//! block carries a `SAFETY:` comment.
+//! `sendmsg`/`recvmsg` calls with ancillary data, the adoption of received descriptors,
+//! `getsockname`/`getpeername` for Unix addresses, and raw `getsockopt`/`setsockopt`, all
+//! through `libc`. Everything else goes through rustix's safe API. Each `unsafe` block carries
+//! a `SAFETY:` comment. (rustix's own `recvmsg` is not used for ancillary data because it reads
+//! `SCM_CREDENTIALS` into a type whose pid cannot be 0, which the kernel does send; and its
+//! conversion to a Unix address misreads unnamed addresses.)
 //!
 //! | Group | Functions |
 //! |---|---|
 //! | ancillary data (Unix) | [`send_with_ancillary`], [`recv_with_ancillary`], [`recv_vectored_with_ancillary`] |
 //! | datagrams | [`recv_datagram`], [`recv_from`], [`send_to`], [`recv_from_unix`], [`send_to_unix`] |
-//! | sends | [`send`], [`send_vectored`] |
+//! | plain send and receive | [`send`], [`send_vectored`], [`recv`] |
 //! | Unix addresses | [`bind_unix`], [`connect_unix`], [`autobind`], [`unix_local_address`], [`unix_peer_address`] |
 //! | credentials | [`peer_credentials`], [`set_passcred`], [`passcred`] |
 //! | identity checks | [`socket_type`], [`socket_family`], [`is_connected`], [`ensure_socket`], [`ensure_connected`] |
@@ -92,8 +95,8 @@ pub use fd::{listen, pipe, set_nonblocking, socketpair_dgram, socketpair_stream,
 pub use info::{ensure_connected, ensure_socket, is_connected, socket_family, socket_type};
 pub use msg::{recv_vectored_with_ancillary, recv_with_ancillary, send_with_ancillary};
 pub use net::{
-    autobind, bind_unix, connect_unix, recv_datagram, recv_from, recv_from_unix, send, send_to,
-    send_to_unix, send_vectored, unix_local_address, unix_peer_address,
+    autobind, bind_unix, connect_unix, recv, recv_datagram, recv_from, recv_from_unix, send,
+    send_to, send_to_unix, send_vectored, unix_local_address, unix_peer_address,
 };
 pub(crate) use sockopt::current_credentials;
 pub use sockopt::{

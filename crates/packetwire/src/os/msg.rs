@@ -5,7 +5,7 @@
 //! for a sender outside our PID namespace, and building that value would be undefined
 //! behaviour. Control data is encoded and decoded by the safe, bounds-checked code in
 //! [`cmsg`](super::cmsg); only the two system calls and the adoption of received descriptors
-//! are `unsafe` here.
+//! are `unsafe` here, with `getsockname`/`getpeername` for Unix addresses (see [`unix_name`]).
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::size_of;

@@ -148,6 +148,26 @@ pub fn send(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
     Ok(retry(|| rustix::net::send(fd, buf, SendFlags::NOSIGNAL))?)
 }
 
+/// Receives on a connected socket (`recv(2)`): for streams, where a short read is normal; use
+/// [`recv_datagram`] for datagrams, which reports truncation. Returns 0 at end of stream.
+/// `EINTR` is retried.
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use packetwire::os;
+///
+/// let (a, b) = os::socketpair_stream()?;
+/// os::send(a.as_fd(), b"abc")?;
+/// drop(a);
+/// let mut buf = [0u8; 8];
+/// assert_eq!(os::recv(b.as_fd(), &mut buf)?, 3);
+/// assert_eq!(os::recv(b.as_fd(), &mut buf)?, 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn recv(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    Ok(retry(|| rustix::net::recv(fd, &mut *buf, RecvFlags::empty()))?.0)
+}
+
 /// Sends several buffers at once on a connected socket (`sendmsg(2)` without control data,
 /// with `MSG_NOSIGNAL`). On a stream socket it may send fewer bytes than offered.
 ///

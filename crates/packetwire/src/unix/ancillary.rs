@@ -163,7 +163,8 @@ pub(crate) enum Outgoing<'fd> {
 /// [`AncillaryMessage`]s and *appended* to what it already holds. The control buffer has
 /// [`recv_capacity`](Self::recv_capacity) bytes, by default
 /// [`DEFAULT_RECV_CAPACITY`](Self::DEFAULT_RECV_CAPACITY) (EasyNetwork's `CMSG_SPACE(8192)`,
-/// 8208 bytes, room for 2046 descriptors). When the control data does not fit, the receive
+/// 8208 bytes, far more than the 253 descriptors Linux passes in one message). When the
+/// control data does not fit, the receive
 /// fails with [`RecvError::ControlTruncated`](crate::os::RecvError::ControlTruncated) and closes
 /// every descriptor that did arrive.
 ///
@@ -220,12 +221,17 @@ impl<'fd> SocketAncillary<'fd> {
     /// Linux, EasyNetwork's `DEFAULT_UNIX_SOCKETS_ANCILLARY_DATA_BUFSIZE`.
     pub const DEFAULT_RECV_CAPACITY: usize = cmsg::space(8192);
 
+    /// Largest receive control buffer: 1 MiB. Linux never sends that much control data with
+    /// one message (at most 253 descriptors, credentials and a security label).
+    pub const MAX_RECV_CAPACITY: usize = 1 << 20;
+
     /// Empty, with the default receive capacity. Allocates nothing until the first receive.
     pub fn new() -> Self {
         Self::with_recv_capacity(Self::DEFAULT_RECV_CAPACITY)
     }
 
-    /// Empty, with a receive control buffer of `capacity` bytes. Size it with
+    /// Empty, with a receive control buffer of `capacity` bytes (at most
+    /// [`MAX_RECV_CAPACITY`](Self::MAX_RECV_CAPACITY); more is cut to it). Size it with
     /// [`space_for_fds`](Self::space_for_fds) and
     /// [`space_for_credentials`](Self::space_for_credentials), added up.
     ///
@@ -241,7 +247,7 @@ impl<'fd> SocketAncillary<'fd> {
         Self {
             outgoing: Vec::new(),
             received: Vec::new(),
-            recv_capacity: capacity,
+            recv_capacity: capacity.min(Self::MAX_RECV_CAPACITY),
             recv_buffer: Vec::new(),
         }
     }
@@ -251,9 +257,10 @@ impl<'fd> SocketAncillary<'fd> {
         self.recv_capacity
     }
 
-    /// Changes the size of the receive control buffer.
+    /// Changes the size of the receive control buffer (at most
+    /// [`MAX_RECV_CAPACITY`](Self::MAX_RECV_CAPACITY)).
     pub fn set_recv_capacity(&mut self, capacity: usize) {
-        self.recv_capacity = capacity;
+        self.recv_capacity = capacity.min(Self::MAX_RECV_CAPACITY);
     }
 
     /// Control-buffer room for one message of `n` descriptors: `CMSG_SPACE(n * 4)`.
