@@ -6,6 +6,10 @@
 //! its root: serializers, wrappers, converters, protocol objects and their errors. Transports,
 //! clients and servers build on it.
 //!
+//! On Linux, [`os`] holds every system call made on a socket, written once over borrowed
+//! descriptors for the blocking and async shells; [`unix`] adds descriptor passing,
+//! credentials and abstract addresses for Unix sockets; [`sockopt`] has typed socket options.
+//!
 //! ```
 //! use bytes::BytesMut;
 //! use packetwire::{JsonSerializer, StreamProtocol};
@@ -18,3 +22,10 @@
 
 pub use packetwire_proto as proto;
 pub use packetwire_proto::*;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod os;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod sockopt;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod unix;
