@@ -212,7 +212,10 @@ impl ReceiveBuffer {
         self.data.resize(start + max, 0);
         let result = read(&mut self.data[start..]);
         let read = *result.as_ref().unwrap_or(&0);
-        assert!(read <= max, "a read claimed more bytes than it was given room for");
+        assert!(
+            read <= max,
+            "a read claimed more bytes than it was given room for"
+        );
         self.data.truncate(start + read);
         if result.is_ok() && read == 0 && max > 0 {
             self.eof = true;
@@ -387,7 +390,10 @@ mod tests {
             assert_eq!(buffer.missing_for(5), 5 - i);
             buffer.extend_from_slice(&[*byte]);
         }
-        assert_eq!(buffer.take_exactly(5), Ok(Some(Bytes::from_static(b"hello"))));
+        assert_eq!(
+            buffer.take_exactly(5),
+            Ok(Some(Bytes::from_static(b"hello")))
+        );
         assert!(buffer.is_empty());
         assert_eq!(buffer.take_exactly(0), Ok(Some(Bytes::new())));
     }
@@ -438,9 +444,18 @@ mod tests {
     #[test]
     fn take_until_several_separators_in_one_chunk() {
         let mut buffer = filled(b"a\nb\n\nc");
-        assert_eq!(buffer.take_until(b"\n"), Ok(Some(Bytes::from_static(b"a\n"))));
-        assert_eq!(buffer.take_until(b"\n"), Ok(Some(Bytes::from_static(b"b\n"))));
-        assert_eq!(buffer.take_until(b"\n"), Ok(Some(Bytes::from_static(b"\n"))));
+        assert_eq!(
+            buffer.take_until(b"\n"),
+            Ok(Some(Bytes::from_static(b"a\n")))
+        );
+        assert_eq!(
+            buffer.take_until(b"\n"),
+            Ok(Some(Bytes::from_static(b"b\n")))
+        );
+        assert_eq!(
+            buffer.take_until(b"\n"),
+            Ok(Some(Bytes::from_static(b"\n")))
+        );
         assert_eq!(buffer.take_until(b"\n"), Ok(None));
         assert_eq!(buffer.buffered(), b"c");
     }
@@ -450,7 +465,10 @@ mod tests {
         let mut buffer = filled(b"abc\r");
         assert_eq!(buffer.take_until(b"\r\n"), Ok(None));
         buffer.extend_from_slice(b"\nrest");
-        assert_eq!(buffer.take_until(b"\r\n"), Ok(Some(Bytes::from_static(b"abc\r\n"))));
+        assert_eq!(
+            buffer.take_until(b"\r\n"),
+            Ok(Some(Bytes::from_static(b"abc\r\n")))
+        );
         assert_eq!(buffer.buffered(), b"rest");
     }
 
@@ -458,7 +476,10 @@ mod tests {
     fn take_until_after_another_separator_restarts_the_search() {
         let mut buffer = filled(b"a;b|c");
         assert_eq!(buffer.take_until(b"#"), Ok(None));
-        assert_eq!(buffer.take_until(b"|"), Ok(Some(Bytes::from_static(b"a;b|"))));
+        assert_eq!(
+            buffer.take_until(b"|"),
+            Ok(Some(Bytes::from_static(b"a;b|")))
+        );
         buffer.extend_from_slice(b";");
         assert_eq!(buffer.take_until(b";"), Ok(Some(Bytes::from_static(b"c;"))));
     }
@@ -467,7 +488,10 @@ mod tests {
     fn take_until_accepts_a_chunk_of_exactly_the_limit() {
         let mut buffer = ReceiveBuffer::with_limit(4);
         buffer.extend_from_slice(b"abcd\n");
-        assert_eq!(buffer.take_until(b"\n"), Ok(Some(Bytes::from_static(b"abcd\n"))));
+        assert_eq!(
+            buffer.take_until(b"\n"),
+            Ok(Some(Bytes::from_static(b"abcd\n")))
+        );
     }
 
     #[test]
@@ -484,7 +508,10 @@ mod tests {
         assert_eq!(buffer.buffered(), b"abcde\nxy");
         // The bytes can still be read another way, and the search goes on after them.
         assert_eq!(buffer.take_up_to(3), Ok(Some(Bytes::from_static(b"abc"))));
-        assert_eq!(buffer.take_until(b"\n"), Ok(Some(Bytes::from_static(b"de\n"))));
+        assert_eq!(
+            buffer.take_until(b"\n"),
+            Ok(Some(Bytes::from_static(b"de\n")))
+        );
         assert_eq!(buffer.take_up_to(9), Ok(Some(Bytes::from_static(b"xy"))));
     }
 
@@ -543,7 +570,10 @@ mod tests {
     fn take_until_finds_lines_before_end_of_stream() {
         let mut buffer = filled(b"one\ntwo");
         buffer.feed_eof();
-        assert_eq!(buffer.take_until(b"\n"), Ok(Some(Bytes::from_static(b"one\n"))));
+        assert_eq!(
+            buffer.take_until(b"\n"),
+            Ok(Some(Bytes::from_static(b"one\n")))
+        );
         assert!(matches!(
             buffer.take_until(b"\n"),
             Err(TakeError::IncompleteRead { .. })
@@ -574,7 +604,10 @@ mod tests {
     #[test]
     fn fill_with_error_changes_nothing() {
         let mut buffer = filled(b"ab");
-        assert_eq!(buffer.fill_with(8, |_| Err("would block")), Err("would block"));
+        assert_eq!(
+            buffer.fill_with(8, |_| Err("would block")),
+            Err("would block")
+        );
         assert_eq!(buffer.buffered(), b"ab");
         assert!(!buffer.is_eof());
     }
