@@ -192,7 +192,7 @@ pub(crate) fn std_from_sockaddr(addr: &SockAddr) -> io::Result<std::os::unix::ne
         return SocketAddr::from_pathname(path);
     }
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Some(name) = addr.as_abstract_namespace() {
+    if let Some(name) = addr.as_abstract_namespace().filter(|name| !name.is_empty()) {
         use std::os::linux::net::SocketAddrExt;
         return SocketAddr::from_abstract_name(name);
     }

@@ -201,7 +201,8 @@ impl ServeListener for UnixListener {
 
 fn std_from_rustix(addr: &SocketAddrUnix) -> io::Result<SocketAddr> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Some(name) = addr.abstract_name() {
+    // An empty abstract name is how some kernels report an unnamed peer.
+    if let Some(name) = addr.abstract_name().filter(|name| !name.is_empty()) {
         use std::os::linux::net::SocketAddrExt;
         return SocketAddr::from_abstract_name(name);
     }
