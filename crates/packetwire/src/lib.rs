@@ -16,6 +16,8 @@
 //! ```
 //!
 //! ```
+//! # #[cfg(feature = "json")]
+//! # {
 //! use bytes::BytesMut;
 //! use packetwire::{JsonSerializer, StreamProtocol};
 //!
@@ -23,6 +25,7 @@
 //! let mut wire = BytesMut::new();
 //! protocol.encode(&serde_json::json!([1, 2, 3]), &mut wire).unwrap();
 //! assert_eq!(&wire[..], b"[1,2,3]\n");
+//! # }
 //! ```
 //!
 //! ## Features

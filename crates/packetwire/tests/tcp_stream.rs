@@ -1,4 +1,5 @@
 //! TCP streams on loopback, every test on tokio and on smol.
+#![cfg(any(feature = "tokio", feature = "smol"))]
 
 mod common;
 

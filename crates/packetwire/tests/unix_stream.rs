@@ -1,4 +1,5 @@
 //! Unix stream sockets: paths, abstract names, pairs, adoption; every test on tokio and smol.
+#![cfg(any(feature = "tokio", feature = "smol"))]
 
 mod common;
 
@@ -8,8 +9,7 @@ use std::time::Duration;
 
 use common::{payload, runtime_tests, sleep, unix_pair, zip};
 use packetwire::net::{
-    AdoptError, ConnectError, ReceiveError, SendError, UnixConnectOptions, UnixListener,
-    UnixStream,
+    AdoptError, ConnectError, ReceiveError, SendError, UnixConnectOptions, UnixListener, UnixStream,
 };
 
 fn unique_name(tag: &str) -> String {
@@ -43,13 +43,13 @@ runtime_tests! {
         use std::os::linux::net::SocketAddrExt;
         let name = unique_name("abstract");
         let listener = UnixListener::bind(&name).await?;
-        assert_eq!(listener.local_addr().as_abstract_name(), Some(name[1..].as_bytes()));
+        assert_eq!(listener.local_addr().as_abstract_name(), Some(&name.as_bytes()[1..]));
         let mut client = UnixConnectOptions::new()
             .runtime(Arc::clone(&rt))
             .connect_addr(listener.local_addr())
             .await?;
         let (mut server, _) = listener.accept().await?;
-        assert_eq!(server.local_addr()?.as_abstract_name(), Some(name[1..].as_bytes()));
+        assert_eq!(server.local_addr()?.as_abstract_name(), Some(&name.as_bytes()[1..]));
         server.send_all(b"hidden").await?;
         assert_eq!(client.receive_exactly(6).await?, "hidden");
         // No file was created.
