@@ -46,3 +46,53 @@ pub use tcp::{TcpConnectOptions, TcpStream, HAPPY_EYEBALLS_DELAY};
 pub use tcp_listener::{TcpListener, TcpListenerOptions};
 pub use unix::{socketpair, socketpair_with_runtime, UnixConnectOptions, UnixStream};
 pub use unix_listener::{StaleSocketPolicy, UnixListener, UnixListenerOptions};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        send_sync::<TcpStream>();
+        send_sync::<UnixStream>();
+        send_sync::<ReadHalf>();
+        send_sync::<WriteHalf>();
+        send_sync::<PipeReader>();
+        send_sync::<PipeWriter>();
+        send_sync::<TcpListener>();
+        send_sync::<UnixListener>();
+        send_sync::<TcpConnectOptions>();
+        send_sync::<UnixConnectOptions>();
+        send_sync::<ReceiveError>();
+        send_sync::<ConnectError>();
+    }
+
+    /// Compiled, never run: every future can go to a multi-threaded executor.
+    #[allow(dead_code, clippy::let_underscore_future)]
+    async fn futures_are_send(
+        tcp: &mut TcpStream,
+        unix: &mut UnixStream,
+        listener: &TcpListener,
+        unix_listener: &UnixListener,
+        server: &mut TcpServer,
+    ) {
+        send(&tcp.receive(1));
+        send(&tcp.receive_exactly(1));
+        send(&tcp.receive_line());
+        send(&tcp.send_all(b""));
+        send(&tcp.send_all_vectored(&[]));
+        send(&unix.receive_until(b";"));
+        send(&TcpStream::connect("localhost", 1));
+        send(&TcpConnectOptions::new().connect_addrs(&[]));
+        send(&UnixStream::connect("/x"));
+        send(&listener.accept());
+        send(&unix_listener.accept());
+        send(&TcpListener::bind("", 0));
+        send(&UnixListener::bind("/x"));
+        send(&server.close());
+        send(&server.serve_forever());
+    }
+}

@@ -526,11 +526,6 @@ impl WriteHalf {
     pub fn eof_sent(&self) -> bool {
         self.core.eof_sent()
     }
-
-    /// Whether both halves come from the same stream.
-    pub fn is_pair_of(&self, read: &ReadHalf) -> bool {
-        Arc::ptr_eq(&self.core.shared, read.core.shared())
-    }
 }
 
 impl AsFd for WriteHalf {

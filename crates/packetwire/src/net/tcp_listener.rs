@@ -244,10 +244,15 @@ impl TcpListenerOptions {
             }
             let socket = match self.listen_socket(addr) {
                 Ok(socket) => socket,
-                // "All interfaces" on a host without IPv6: IPv4 alone will do.
+                // "All interfaces" on a host without IPv6 (or with IPv6 disabled): IPv4 alone
+                // will do.
                 Err(e)
                     if skip_unsupported
-                        && sys::errno(&e) == Some(rustix::io::Errno::AFNOSUPPORT) =>
+                        && addr.is_ipv6()
+                        && matches!(
+                            sys::errno(&e),
+                            Some(rustix::io::Errno::AFNOSUPPORT | rustix::io::Errno::ADDRNOTAVAIL)
+                        ) =>
                 {
                     continue
                 }

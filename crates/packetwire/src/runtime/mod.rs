@@ -93,7 +93,9 @@ pub trait AsyncFdIo: Send + Sync + fmt::Debug {
     fn fd(&self) -> BorrowedFd<'_>;
 
     /// Runs `op` until it does not return `WouldBlock`, waiting for read readiness in between.
-    /// `op` runs at once on the first poll: data may already be there.
+    /// `op` may run on the first poll, before any wait (always with smol; with tokio when the
+    /// reactor already saw the descriptor ready), so it must be a non-blocking call that is
+    /// harmless to repeat.
     fn poll_read_with(&self, cx: &mut Context<'_>, op: &mut FdOp<'_>) -> Poll<io::Result<usize>>;
 
     /// Runs `op` until it does not return `WouldBlock`, waiting for write readiness in between.
@@ -101,7 +103,7 @@ pub trait AsyncFdIo: Send + Sync + fmt::Debug {
 }
 
 /// A spawned task: abort it, or wait for it to end.
-pub trait TaskHandle: Send + fmt::Debug {
+pub trait TaskHandle: Send + Sync + fmt::Debug {
     /// Asks the task to stop: it is dropped at its next suspension point. Waiting with
     /// [`poll_join`](Self::poll_join) afterwards completes once it is gone.
     fn abort(&mut self);

@@ -75,7 +75,7 @@ impl Runtime for SmolRuntime {
 
 enum TaskState {
     Running(Task<()>),
-    Cancelling(BoxFuture<Option<()>>),
+    Cancelling(Pin<Box<dyn Future<Output = Option<()>> + Send + Sync>>),
     Ended,
 }
 
