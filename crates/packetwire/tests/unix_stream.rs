@@ -194,4 +194,22 @@ runtime_tests! {
         let _ = rt;
         Ok(())
     }
+
+    async fn custom_calls_through_the_seam(rt) {
+        use rustix::net::{RecvFlags, SendFlags};
+        let (a, mut b) = unix_pair()?;
+        // A custom send, then a peek that leaves the bytes for the normal receive path.
+        let sent = a
+            .write_with(|fd| Ok(rustix::net::send(fd, b"peeked", SendFlags::NOSIGNAL)?))
+            .await?;
+        assert_eq!(sent, 6);
+        let mut peek = [0u8; 16];
+        let (n, _) = b
+            .read_with(|fd| Ok(rustix::net::recv(fd, &mut peek[..], RecvFlags::PEEK)?))
+            .await?;
+        assert_eq!(&peek[..n], b"peeked");
+        assert_eq!(b.receive_exactly(6).await?, "peeked");
+        let _ = rt;
+        Ok(())
+    }
 }

@@ -370,6 +370,52 @@ macro_rules! send_eof_method {
     };
 }
 
+/// Generates `read_with`/`write_with`: custom non-blocking calls through the runtime seam.
+macro_rules! fd_io_methods {
+    ($($core:ident).+) => {
+        /// Runs a custom non-blocking read-side call on the socket (`recvmsg` with ancillary
+        /// data, `MSG_PEEK`, ...), again each time the socket becomes readable, until it stops
+        /// failing with [`WouldBlock`](std::io::ErrorKind::WouldBlock).
+        ///
+        /// This bypasses the receive buffer: bytes already in [`buffered`](Self::buffered)
+        /// come before anything `op` reads.
+        pub async fn read_with<R>(
+            &self,
+            mut op: impl FnMut(std::os::fd::BorrowedFd<'_>) -> std::io::Result<R>,
+        ) -> std::io::Result<R> {
+            let io = &self.$($core).+.shared().io;
+            let mut output = None;
+            std::future::poll_fn(|cx| {
+                io.poll_read_with(cx, &mut |fd| {
+                    output = Some(op(fd)?);
+                    Ok(0)
+                })
+            })
+            .await?;
+            output.ok_or_else(|| std::io::Error::other("the operation produced no result"))
+        }
+
+        /// Runs a custom non-blocking write-side call on the socket (`sendmsg` with ancillary
+        /// data, ...), again each time the socket becomes writable, until it stops failing
+        /// with [`WouldBlock`](std::io::ErrorKind::WouldBlock).
+        pub async fn write_with<R>(
+            &self,
+            mut op: impl FnMut(std::os::fd::BorrowedFd<'_>) -> std::io::Result<R>,
+        ) -> std::io::Result<R> {
+            let io = &self.$($core).+.shared().io;
+            let mut output = None;
+            std::future::poll_fn(|cx| {
+                io.poll_write_with(cx, &mut |fd| {
+                    output = Some(op(fd)?);
+                    Ok(0)
+                })
+            })
+            .await?;
+            output.ok_or_else(|| std::io::Error::other("the operation produced no result"))
+        }
+    };
+}
+
 /// Implements tokio's and futures-io's `AsyncRead` over a `ReadCore` field.
 macro_rules! impl_async_read {
     ($ty:ty, $($core:ident).+) => {
@@ -486,7 +532,8 @@ macro_rules! impl_async_write {
 }
 
 pub(crate) use {
-    impl_async_read, impl_async_write, receive_methods, send_eof_method, send_methods,
+    fd_io_methods, impl_async_read, impl_async_write, receive_methods, send_eof_method,
+    send_methods,
 };
 
 /// The receive half of a socket stream, from `into_split` (or borrowed from `split`). Same

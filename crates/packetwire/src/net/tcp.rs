@@ -15,8 +15,8 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::error::{AdoptError, ConnectError};
 use super::resolve::{interleave, resolve};
 use super::stream::{
-    halves, impl_async_read, impl_async_write, receive_methods, send_eof_method, send_methods,
-    ReadHalf, Shared, WriteHalf,
+    fd_io_methods, halves, impl_async_read, impl_async_write, receive_methods, send_eof_method,
+    send_methods, ReadHalf, Shared, WriteHalf,
 };
 use super::sys::{self, FdKind};
 use crate::runtime::{self, AsyncFdIo, BoxFuture, Runtime};
@@ -134,6 +134,7 @@ impl TcpStream {
     receive_methods!(read.core);
     send_methods!(write.core);
     send_eof_method!(write.core);
+    fd_io_methods!(read.core);
 }
 
 impl AsFd for TcpStream {

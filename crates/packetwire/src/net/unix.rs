@@ -12,8 +12,8 @@ use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::error::{AdoptError, ConnectError};
 use super::stream::{
-    halves, impl_async_read, impl_async_write, receive_methods, send_eof_method, send_methods,
-    ReadHalf, Shared, WriteHalf,
+    fd_io_methods, halves, impl_async_read, impl_async_write, receive_methods, send_eof_method,
+    send_methods, ReadHalf, Shared, WriteHalf,
 };
 use super::sys::{self, FdKind};
 use crate::runtime::{self, AsyncFdIo, Runtime};
@@ -111,6 +111,7 @@ impl UnixStream {
     receive_methods!(read.core);
     send_methods!(write.core);
     send_eof_method!(write.core);
+    fd_io_methods!(read.core);
 }
 
 impl AsFd for UnixStream {
