@@ -72,6 +72,9 @@
 //! [`DeserializeErrorKind::LimitExceeded`] error, and the decoder skips it where the format lets
 //! it find the packet's end.
 //!
+//! Byte streams that read lines, separated chunks or exact sizes keep what they received in a
+//! [`ReceiveBuffer`], whose separator searches have the same 64 KiB default limit.
+//!
 //! ## Errors
 //!
 //! Each operation has its error type: [`SerializeError`], [`DeserializeError`] (with
@@ -93,6 +96,7 @@ mod framing;
 mod item_scan;
 mod line;
 mod protocol;
+mod receive_buffer;
 mod serializer;
 mod stapled;
 mod structs;
@@ -119,6 +123,7 @@ pub use line::{Encoding, LineSerializer, Newline};
 #[cfg(feature = "codec")]
 pub use protocol::CodecError;
 pub use protocol::{DatagramProtocol, PacketDecoder, StreamProtocol};
+pub use receive_buffer::{ReceiveBuffer, TakeError, DEFAULT_READ_SIZE};
 pub use serializer::{DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
 pub use stapled::StapledSerializer;
 pub use structs::{

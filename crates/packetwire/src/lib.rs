@@ -3,14 +3,25 @@
 //! Typed packets over sockets. Pick a serializer, and send and receive whole packets.
 //!
 //! This crate re-exports the sans-IO protocol core, [`packetwire_proto`], as [`proto`] and at
-//! its root: serializers, wrappers, converters, protocol objects and their errors. Transports,
-//! clients and servers build on it.
+//! its root: serializers, wrappers, converters, protocol objects and their errors. On top of it:
+//!
+//! - [`runtime`]: the narrow seam to async runtimes ([`runtime::Runtime`]), with tokio
+//!   (feature `tokio`, on by default) and smol (feature `smol`);
+//! - [`net`]: async byte streams, listeners and servers over TCP, Unix sockets and pipes, with
+//!   AnyIO/asyncio semantics.
+//!
+//! ```text
+//!  socket ──▶ AsyncFdIo (runtime seam) ──▶ ReceiveBuffer (sans-IO) ──▶ receive / receive_until
+//!                                                                     ──▶ StreamSerializer ──▶ packet
+//! ```
 //!
 //! On Linux, [`os`] holds every system call made on a socket, written once over borrowed
 //! descriptors for the blocking and async shells; [`unix`] adds descriptor passing,
 //! credentials and abstract addresses for Unix sockets; [`sockopt`] has typed socket options.
 //!
 //! ```
+//! # #[cfg(feature = "json")]
+//! # {
 //! use bytes::BytesMut;
 //! use packetwire::{JsonSerializer, StreamProtocol};
 //!
@@ -18,7 +29,25 @@
 //! let mut wire = BytesMut::new();
 //! protocol.encode(&serde_json::json!([1, 2, 3]), &mut wire).unwrap();
 //! assert_eq!(&wire[..], b"[1,2,3]\n");
+//! # }
 //! ```
+//!
+//! ## Features
+//!
+//! - `tokio` (default): [`runtime::TokioRuntime`], and tokio's `AsyncRead`/`AsyncWrite` on
+//!   every stream.
+//! - `smol`: [`runtime::SmolRuntime`], and futures-io's `AsyncRead`/`AsyncWrite` on every
+//!   stream.
+//! - the serializer features of [`packetwire_proto`]: `json`, `msgpack`, `cbor`, `postcard`,
+//!   `pickle`, `base64`, `zlib`, `bz2`, `zstd`, `codec`.
+//!
+//! With neither runtime feature, the streams still build; pass a [`runtime::Runtime`] of your
+//! own to their `*_with_runtime` constructors and options.
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+pub mod net;
+pub mod runtime;
+mod sync;
 
 pub use packetwire_proto as proto;
 pub use packetwire_proto::*;

@@ -1,0 +1,98 @@
+//! Async byte streams, listeners and servers over TCP, Unix sockets and pipes.
+//!
+//! One type per transport, one method vocabulary (AnyIO and asyncio semantics):
+//!
+//! | | TCP | Unix stream | pipe |
+//! |---|---|---|---|
+//! | stream | [`TcpStream`] | [`UnixStream`] | [`PipeReader`] + [`PipeWriter`] |
+//! | open | [`TcpStream::connect`], [`TcpConnectOptions`] | [`UnixStream::connect`], [`UnixConnectOptions`], [`socketpair`] | [`pipe`] |
+//! | adopt | [`TcpStream::from_std`] | [`UnixStream::from_std`] | [`PipeReader::from_fd`], [`PipeWriter::from_fd`] |
+//! | listen | [`TcpListener`], [`TcpListenerOptions`] | [`UnixListener`], [`UnixListenerOptions`] | |
+//! | serve | [`TcpListener::serve`] → [`TcpServer`] | [`UnixListener::serve`] → [`UnixServer`] | |
+//!
+//! Receiving: `receive(max)` (end of stream is [`ReceiveError::EndOfStream`]),
+//! `receive_exactly(n)`, `receive_until(separator)` and `receive_line()`, over an internal
+//! buffer ([`packetwire_proto::ReceiveBuffer`]) whose limit bounds separator searches (64 KiB
+//! by default, [`ReceiveError::LimitOverrun`] leaves the data in place). Sending: `send_all`,
+//! `send_all_vectored`, `flush`, and `send_eof` to half-close a socket.
+//!
+//! Every stream also implements tokio's `AsyncRead`/`AsyncWrite` (feature `tokio`) and
+//! futures-io's (feature `smol`), reading the internal buffer first.
+//!
+//! # Cancel safety
+//!
+//! The `receive*` methods and `accept` are cancel-safe: dropping the future loses no byte, as
+//! whatever was read stays in the stream's buffer. The `send*` methods are not: when the future
+//! is dropped, part of the data may have been sent.
+
+mod error;
+mod listener;
+mod pipe;
+mod resolve;
+mod server;
+mod stream;
+mod sys;
+mod tcp;
+mod tcp_listener;
+mod unix;
+mod unix_listener;
+
+pub use error::{AdoptError, ConnectError, ReceiveError, SendError};
+pub use listener::{ACCEPT_BACKOFF, DEFAULT_BACKLOG};
+pub use pipe::{pipe, pipe_with_runtime, PipeReader, PipeWriter};
+pub use server::{ShutdownOutcome, StreamServer, TcpServer, UnixServer};
+pub use stream::{ReadHalf, WriteHalf};
+pub use tcp::{TcpConnectOptions, TcpStream, HAPPY_EYEBALLS_DELAY};
+pub use tcp_listener::{TcpListener, TcpListenerOptions};
+pub use unix::{socketpair, socketpair_with_runtime, UnixConnectOptions, UnixStream};
+pub use unix_listener::{StaleSocketPolicy, UnixListener, UnixListenerOptions};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        send_sync::<TcpStream>();
+        send_sync::<UnixStream>();
+        send_sync::<ReadHalf>();
+        send_sync::<WriteHalf>();
+        send_sync::<PipeReader>();
+        send_sync::<PipeWriter>();
+        send_sync::<TcpListener>();
+        send_sync::<UnixListener>();
+        send_sync::<TcpConnectOptions>();
+        send_sync::<UnixConnectOptions>();
+        send_sync::<ReceiveError>();
+        send_sync::<ConnectError>();
+    }
+
+    /// Compiled, never run: every future can go to a multi-threaded executor.
+    #[allow(dead_code, clippy::let_underscore_future)]
+    async fn futures_are_send(
+        tcp: &mut TcpStream,
+        unix: &mut UnixStream,
+        listener: &TcpListener,
+        unix_listener: &UnixListener,
+        server: &mut TcpServer,
+    ) {
+        send(&tcp.receive(1));
+        send(&tcp.receive_exactly(1));
+        send(&tcp.receive_line());
+        send(&tcp.send_all(b""));
+        send(&tcp.send_all_vectored(&[]));
+        send(&unix.receive_until(b";"));
+        send(&TcpStream::connect("localhost", 1));
+        send(&TcpConnectOptions::new().connect_addrs(&[]));
+        send(&UnixStream::connect("/x"));
+        send(&listener.accept());
+        send(&unix_listener.accept());
+        send(&TcpListener::bind("", 0));
+        send(&UnixListener::bind("/x"));
+        send(&server.close());
+        send(&server.serve_forever());
+    }
+}

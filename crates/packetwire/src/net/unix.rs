@@ -1,0 +1,284 @@
+//! Unix stream sockets: connect by path or abstract name, adopt, or make a pair.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use packetwire_proto::DEFAULT_LIMIT;
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use super::error::{AdoptError, ConnectError};
+use super::stream::{
+    fd_io_methods, halves, impl_async_read, impl_async_write, receive_methods, send_eof_method,
+    send_methods, ReadHalf, Shared, WriteHalf,
+};
+use super::sys::{self, FdKind};
+use crate::runtime::{self, AsyncFdIo, Runtime};
+
+/// A connected Unix stream socket, with the same vocabulary as
+/// [`TcpStream`](crate::net::TcpStream).
+///
+/// Addresses are paths, or on Linux abstract names written `@name`
+/// (use `./@name` for a file whose name starts with `@`). Connect with
+/// [`UnixStream::connect`] (or [`UnixConnectOptions`]), accept from a
+/// [`UnixListener`](crate::net::UnixListener), adopt with [`UnixStream::from_std`], or make a
+/// connected pair with [`socketpair`].
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let (mut a, mut b) = packetwire::net::socketpair()?;
+/// a.send_all(b"ping\n").await?;
+/// assert_eq!(b.receive_line().await?, &b"ping\n"[..]);
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug)]
+pub struct UnixStream {
+    read: ReadHalf,
+    write: WriteHalf,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path` (`@name`: Linux abstract name) with the default
+    /// options.
+    pub async fn connect(path: impl AsRef<Path>) -> Result<Self, ConnectError> {
+        UnixConnectOptions::new().connect(path).await
+    }
+
+    /// Adopts a connected standard Unix stream, on the current runtime. The socket is checked
+    /// at once (stream type, `AF_UNIX`, connected) and switched to non-blocking mode.
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> Result<Self, AdoptError> {
+        Self::from_std_with_runtime(stream, runtime::current()?)
+    }
+
+    /// [`from_std`](Self::from_std) on the given runtime.
+    pub fn from_std_with_runtime(
+        stream: std::os::unix::net::UnixStream,
+        runtime: Arc<dyn Runtime>,
+    ) -> Result<Self, AdoptError> {
+        let fd = OwnedFd::from(stream);
+        check_unix_stream_socket(fd.as_fd())?;
+        match sys::sock(&fd).peer_addr() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                return Err(AdoptError::NotConnected)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        sys::set_nonblocking(fd.as_fd())?;
+        let io = runtime.register(fd)?;
+        Ok(Self::from_registered(io, runtime, DEFAULT_LIMIT))
+    }
+
+    pub(crate) fn from_registered(
+        io: Box<dyn AsyncFdIo>,
+        runtime: Arc<dyn Runtime>,
+        limit: usize,
+    ) -> Self {
+        let (read, write) = halves(Shared::new(io, FdKind::Socket, runtime), limit);
+        Self { read, write }
+    }
+
+    /// The local address (often unnamed for a client).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        sys::std_from_sockaddr(&sys::sock(self).local_addr()?)
+    }
+
+    /// The peer's address (often unnamed for a client seen by a server).
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        sys::std_from_sockaddr(&sys::sock(self).peer_addr()?)
+    }
+
+    /// The runtime the stream is registered with.
+    pub fn runtime(&self) -> &Arc<dyn Runtime> {
+        self.read.runtime()
+    }
+
+    /// Borrows the receive and send halves, to use them at the same time.
+    pub fn split(&mut self) -> (&mut ReadHalf, &mut WriteHalf) {
+        (&mut self.read, &mut self.write)
+    }
+
+    /// Splits into owned halves, for two tasks. The receive half keeps the buffered bytes.
+    pub fn into_split(self) -> (ReadHalf, WriteHalf) {
+        (self.read, self.write)
+    }
+
+    receive_methods!(read.core);
+    send_methods!(write.core);
+    send_eof_method!(write.core);
+    fd_io_methods!(read.core);
+}
+
+impl AsFd for UnixStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}
+
+impl_async_read!(UnixStream, read.core);
+impl_async_write!(UnixStream, true, write.core);
+
+/// Checks that `fd` is an `AF_UNIX` stream socket.
+pub(crate) fn check_unix_stream_socket(fd: BorrowedFd<'_>) -> Result<(), AdoptError> {
+    let socket = sys::sock(&fd);
+    let ty = socket.r#type()?;
+    if ty != Type::STREAM {
+        return Err(AdoptError::WrongType {
+            expected: "SOCK_STREAM",
+            found: sys::describe_type(ty),
+        });
+    }
+    let domain = socket.domain()?;
+    if domain != Domain::UNIX {
+        return Err(AdoptError::WrongFamily {
+            expected: "AF_UNIX",
+            found: sys::describe_domain(domain),
+        });
+    }
+    Ok(())
+}
+
+/// Two connected Unix streams (`socketpair(AF_UNIX, SOCK_STREAM)`), on the current runtime.
+pub fn socketpair() -> io::Result<(UnixStream, UnixStream)> {
+    socketpair_with_runtime(runtime::current()?)
+}
+
+/// [`socketpair`] on the given runtime.
+pub fn socketpair_with_runtime(runtime: Arc<dyn Runtime>) -> io::Result<(UnixStream, UnixStream)> {
+    let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
+    let a = UnixStream::from_registered(
+        runtime.register(a.into())?,
+        Arc::clone(&runtime),
+        DEFAULT_LIMIT,
+    );
+    let b = UnixStream::from_registered(runtime.register(b.into())?, runtime, DEFAULT_LIMIT);
+    Ok((a, b))
+}
+
+/// How long to wait before retrying a Unix `connect` that found the listener's backlog full
+/// (`EAGAIN`: Linux offers no readiness event for it).
+const BACKLOG_RETRY_MIN: Duration = Duration::from_millis(1);
+const BACKLOG_RETRY_MAX: Duration = Duration::from_millis(50);
+
+/// How to open a Unix stream connection: timeout, local path, buffer limit and runtime.
+///
+/// ```
+/// # #[cfg(feature = "tokio")]
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use packetwire::net::{UnixConnectOptions, UnixListener};
+///
+/// let name = format!("@packetwire-doc-{}", std::process::id());
+/// let listener = UnixListener::bind(&name).await?;
+/// let client = UnixConnectOptions::new()
+///     .timeout(Duration::from_secs(5))
+///     .connect(&name)
+///     .await?;
+/// let (server, _) = listener.accept().await?;
+/// # Ok::<_, Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Debug, Clone)]
+pub struct UnixConnectOptions {
+    timeout: Option<Duration>,
+    local_path: Option<std::path::PathBuf>,
+    limit: usize,
+    runtime: Option<Arc<dyn Runtime>>,
+}
+
+impl Default for UnixConnectOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl UnixConnectOptions {
+    /// No timeout, no local path, a 64 KiB buffer limit, the current runtime.
+    pub fn new() -> Self {
+        Self {
+            timeout: None,
+            local_path: None,
+            limit: DEFAULT_LIMIT,
+            runtime: None,
+        }
+    }
+
+    /// Gives up after `timeout` ([`ConnectError::TimedOut`]); a listener whose backlog is full
+    /// is retried until then.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Binds the client socket to this path (or `@name`) first, so the server sees a named
+    /// peer.
+    pub fn local_path(mut self, path: impl AsRef<Path>) -> Self {
+        self.local_path = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// The stream's buffer limit for separator searches (64 KiB by default).
+    ///
+    /// # Panics
+    ///
+    /// If `limit` is zero.
+    pub fn limit(mut self, limit: usize) -> Self {
+        assert!(limit > 0, "the buffer limit must be positive");
+        self.limit = limit;
+        self
+    }
+
+    /// Uses this runtime instead of [`runtime::current()`].
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Connects to the socket at `path` (`@name`: Linux abstract name).
+    pub async fn connect(&self, path: impl AsRef<Path>) -> Result<UnixStream, ConnectError> {
+        let addr = sys::unix_sockaddr(path.as_ref())?;
+        self.connect_sockaddr(addr).await
+    }
+
+    /// Connects to a standard Unix socket address (path or abstract name).
+    pub async fn connect_addr(&self, addr: &SocketAddr) -> Result<UnixStream, ConnectError> {
+        let addr = sys::sockaddr_from_std(addr)?;
+        self.connect_sockaddr(addr).await
+    }
+
+    async fn connect_sockaddr(&self, addr: SockAddr) -> Result<UnixStream, ConnectError> {
+        let rt = runtime::or_current(self.runtime.as_ref())?;
+        let deadline = self.timeout.and_then(|t| rt.now().checked_add(t));
+        let attempt = async {
+            let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
+            if let Some(local) = &self.local_path {
+                socket.bind(&sys::unix_sockaddr(local)?)?;
+            }
+            let mut wait = BACKLOG_RETRY_MIN;
+            let in_progress = loop {
+                match socket.connect(&addr) {
+                    Ok(()) => break false,
+                    Err(e) if sys::errno(&e) == Some(rustix::io::Errno::INPROGRESS) => break true,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        runtime::sleep(&*rt, wait).await;
+                        wait = (wait * 2).min(BACKLOG_RETRY_MAX);
+                    }
+                    Err(e) => return Err(ConnectError::Io(e)),
+                }
+            };
+            let io = rt.register(socket.into())?;
+            if in_progress {
+                std::future::poll_fn(|cx| io.poll_write_with(cx, &mut sys::connect_result)).await?;
+            }
+            Ok(UnixStream::from_registered(io, Arc::clone(&rt), self.limit))
+        };
+        runtime::maybe_timeout_at(&*rt, deadline, attempt)
+            .await
+            .unwrap_or(Err(ConnectError::TimedOut))
+    }
+}
