@@ -8,7 +8,9 @@
 //! - [`runtime`]: the narrow seam to async runtimes ([`runtime::Runtime`]), with tokio
 //!   (feature `tokio`, on by default) and smol (feature `smol`);
 //! - [`net`]: async byte streams, listeners and servers over TCP, Unix sockets and pipes, with
-//!   AnyIO/asyncio semantics.
+//!   AnyIO/asyncio semantics;
+//! - [`blocking`]: the same streams and listeners on plain threads, with timeouts and the
+//!   `std::io` traits; no runtime needed.
 //!
 //! ```text
 //!  socket ──▶ AsyncFdIo (runtime seam) ──▶ ReceiveBuffer (sans-IO) ──▶ receive / receive_until
@@ -42,11 +44,13 @@
 //!   `pickle`, `base64`, `zlib`, `bz2`, `zstd`, `codec`.
 //!
 //! With neither runtime feature, the streams still build; pass a [`runtime::Runtime`] of your
-//! own to their `*_with_runtime` constructors and options.
+//! own to their `*_with_runtime` constructors and options, or use [`blocking`].
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod blocking;
 pub mod net;
 pub mod runtime;
+mod socket;
 mod sync;
 
 pub use packetwire_proto as proto;

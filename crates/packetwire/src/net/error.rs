@@ -39,6 +39,10 @@ pub enum ReceiveError {
         /// The limit in force.
         limit: usize,
     },
+    /// The receive timeout elapsed first (blocking shell: `set_receive_timeout` and the
+    /// `*_within` methods; async code cancels with its runtime's timeout instead). Nothing was
+    /// consumed: the bytes received so far stay buffered, and a later call reads them.
+    TimedOut,
     /// The system call failed (connection reset, ...).
     Io(io::Error),
 }
@@ -75,6 +79,7 @@ impl fmt::Display for ReceiveError {
                 f,
                 "separator not found within the buffer limit ({consumed} bytes, limit {limit})"
             ),
+            Self::TimedOut => f.write_str("receive timed out"),
             Self::Io(e) => write!(f, "receive failed: {e}"),
         }
     }
@@ -117,6 +122,7 @@ impl From<ReceiveError> for io::Error {
                 io::Error::new(io::ErrorKind::UnexpectedEof, e)
             }
             e @ ReceiveError::LimitOverrun { .. } => io::Error::new(io::ErrorKind::InvalidData, e),
+            e @ ReceiveError::TimedOut => io::Error::new(io::ErrorKind::TimedOut, e),
         }
     }
 }
@@ -127,6 +133,9 @@ impl From<ReceiveError> for io::Error {
 pub enum SendError {
     /// `send_eof` was called before: the write side is shut down.
     WriteClosed,
+    /// The send timeout elapsed before every byte was sent (blocking shell:
+    /// `set_send_timeout` and `send_all_within`). Part of the data may have been sent.
+    TimedOut,
     /// The system call failed (`EPIPE`, connection reset, ...).
     Io(io::Error),
 }
@@ -135,6 +144,7 @@ impl fmt::Display for SendError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::WriteClosed => f.write_str("the write side was shut down by send_eof()"),
+            Self::TimedOut => f.write_str("send timed out"),
             Self::Io(e) => write!(f, "send failed: {e}"),
         }
     }
@@ -144,7 +154,7 @@ impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Io(e) => Some(e),
-            Self::WriteClosed => None,
+            Self::WriteClosed | Self::TimedOut => None,
         }
     }
 }
@@ -160,6 +170,7 @@ impl From<SendError> for io::Error {
         match error {
             SendError::Io(e) => e,
             e @ SendError::WriteClosed => io::Error::new(io::ErrorKind::BrokenPipe, e),
+            e @ SendError::TimedOut => io::Error::new(io::ErrorKind::TimedOut, e),
         }
     }
 }
@@ -168,7 +179,7 @@ impl From<SendError> for io::Error {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ConnectError {
-    /// No runtime was given and none could be found.
+    /// No runtime was given and none could be found (async shell only).
     NoRuntime,
     /// The host name could not be resolved.
     Resolve {
@@ -267,7 +278,7 @@ impl From<ConnectError> for io::Error {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AdoptError {
-    /// No runtime was given and none could be found.
+    /// No runtime was given and none could be found (async shell only).
     NoRuntime,
     /// The descriptor is of the wrong kind (`SO_TYPE`, or not a pipe).
     WrongType {

@@ -8,19 +8,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use rustix::net::SocketAddrAny;
 
-use super::sys;
 use crate::runtime::{self, AsyncFdIo, Runtime};
-
-/// How long `accept` backs off when the process or system is out of descriptors or memory
-/// (EasyNetwork's accept loop sleeps 100 ms).
-pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
-
-/// The default listen backlog (EasyNetwork and asyncio: 100).
-pub const DEFAULT_BACKLOG: u32 = 100;
+use crate::socket::accept::{AcceptFailure, ACCEPT_BACKOFF};
+use crate::socket::sys;
 
 /// One or several listening sockets registered with a runtime.
 pub(crate) struct Listening {
@@ -100,11 +93,11 @@ impl Listening {
                         Err(_) => runtime::sleep(&*self.runtime, ACCEPT_BACKOFF).await,
                     }
                 }
-                Err(e) if sys::is_accept_capacity_error(&e) => {
-                    runtime::sleep(&*self.runtime, ACCEPT_BACKOFF).await;
-                }
-                Err(e) if sys::is_ignorable_accept_error(&e) => {}
-                Err(e) => return Err(e),
+                Err(e) => match AcceptFailure::of(&e) {
+                    AcceptFailure::BackOff => runtime::sleep(&*self.runtime, ACCEPT_BACKOFF).await,
+                    AcceptFailure::Skip => {}
+                    AcceptFailure::Fatal => return Err(e),
+                },
             }
         }
     }

@@ -31,21 +31,20 @@ mod pipe;
 mod resolve;
 mod server;
 mod stream;
-mod sys;
 mod tcp;
 mod tcp_listener;
 mod unix;
 mod unix_listener;
 
+pub use crate::socket::{StaleSocketPolicy, ACCEPT_BACKOFF, DEFAULT_BACKLOG};
 pub use error::{AdoptError, ConnectError, ReceiveError, SendError};
-pub use listener::{ACCEPT_BACKOFF, DEFAULT_BACKLOG};
 pub use pipe::{pipe, pipe_with_runtime, PipeReader, PipeWriter};
 pub use server::{ShutdownOutcome, StreamServer, TcpServer, UnixServer};
 pub use stream::{ReadHalf, WriteHalf};
 pub use tcp::{TcpConnectOptions, TcpStream, HAPPY_EYEBALLS_DELAY};
 pub use tcp_listener::{TcpListener, TcpListenerOptions};
 pub use unix::{socketpair, socketpair_with_runtime, UnixConnectOptions, UnixStream};
-pub use unix_listener::{StaleSocketPolicy, UnixListener, UnixListenerOptions};
+pub use unix_listener::{UnixListener, UnixListenerOptions};
 
 #[cfg(test)]
 mod tests {

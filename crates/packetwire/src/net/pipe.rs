@@ -11,8 +11,8 @@ use super::error::AdoptError;
 use super::stream::{
     impl_async_read, impl_async_write, receive_methods, send_methods, ReadCore, Shared, WriteCore,
 };
-use super::sys::{self, FdKind};
 use crate::runtime::{self, Runtime};
+use crate::socket::sys::{self, FdKind};
 
 /// The read end of a pipe (or FIFO, character device or socket) as a byte stream, with the
 /// receive vocabulary of [`TcpStream`](crate::net::TcpStream).

@@ -9,14 +9,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use packetwire_proto::{ReceiveBuffer, DEFAULT_READ_SIZE};
+use packetwire_proto::ReceiveBuffer;
 
 use super::error::{ReceiveError, SendError};
-use super::sys::{self, FdKind};
 use crate::runtime::{AsyncFdIo, Runtime};
-
-/// The most bytes one read asks for, whatever the call asks for.
-const MAX_READ_SIZE: usize = 256 * 1024;
+use crate::socket::stream::{read_buffered, Gather, Request, Step};
+use crate::socket::sys::{self, FdKind};
 
 /// The registered descriptor, shared by the two halves of a stream.
 pub(crate) struct Shared {
@@ -83,43 +81,34 @@ impl ReadCore {
     /// Reads once from the descriptor into the buffer (zero bytes: end of stream).
     fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
         let Self { shared, buffer } = self;
-        let max = max.clamp(1, MAX_READ_SIZE);
         shared.io.poll_read_with(cx, &mut |fd| {
             buffer.fill_with(max, |room| sys::read(fd, room))
         })
     }
 
-    async fn fill(&mut self, max: usize) -> Result<(), ReceiveError> {
-        poll_fn(|cx| self.poll_fill(cx, max)).await?;
-        Ok(())
+    /// Answers `request` from the buffer, reading as [`Request::step`] says (the loop the
+    /// blocking shell runs too).
+    async fn receive_request(&mut self, request: Request<'_>) -> Result<Bytes, ReceiveError> {
+        loop {
+            match request.step(&mut self.buffer)? {
+                Step::Ready(bytes) => return Ok(bytes),
+                Step::Fill(max) => {
+                    poll_fn(|cx| self.poll_fill(cx, max)).await?;
+                }
+            }
+        }
     }
 
     pub(crate) async fn receive(&mut self, max: usize) -> Result<Bytes, ReceiveError> {
-        loop {
-            if let Some(bytes) = self.buffer.take_up_to(max)? {
-                return Ok(bytes);
-            }
-            self.fill(max).await?;
-        }
+        self.receive_request(Request::UpTo(max)).await
     }
 
     pub(crate) async fn receive_exactly(&mut self, n: usize) -> Result<Bytes, ReceiveError> {
-        loop {
-            if let Some(bytes) = self.buffer.take_exactly(n)? {
-                return Ok(bytes);
-            }
-            let missing = self.buffer.missing_for(n);
-            self.fill(missing.max(DEFAULT_READ_SIZE)).await?;
-        }
+        self.receive_request(Request::Exactly(n)).await
     }
 
     pub(crate) async fn receive_until(&mut self, separator: &[u8]) -> Result<Bytes, ReceiveError> {
-        loop {
-            if let Some(bytes) = self.buffer.take_until(separator)? {
-                return Ok(bytes);
-            }
-            self.fill(DEFAULT_READ_SIZE).await?;
-        }
+        self.receive_request(Request::Until(separator)).await
     }
 
     /// `AsyncRead`: the buffer first, then the descriptor straight into `out`.
@@ -129,14 +118,8 @@ impl ReadCore {
         cx: &mut Context<'_>,
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if out.is_empty() {
-            return Poll::Ready(Ok(0));
-        }
-        if !self.buffer.is_empty() {
-            return Poll::Ready(Ok(self.buffer.copy_to(out)));
-        }
-        if self.buffer.is_eof() {
-            return Poll::Ready(Ok(0));
+        if let Some(n) = read_buffered(&mut self.buffer, out) {
+            return Poll::Ready(Ok(n));
         }
         self.shared
             .io
@@ -214,30 +197,14 @@ impl WriteCore {
         bufs: &[IoSlice<'_>],
     ) -> Result<(), SendError> {
         self.check_open()?;
-        let mut rest: Vec<&[u8]> = bufs
-            .iter()
-            .map(|b| &**b)
-            .filter(|b| !b.is_empty())
-            .collect();
-        let mut first = 0;
-        while first < rest.len() {
-            let end = rest.len().min(first + sys::IOV_MAX);
-            let slices: Vec<IoSlice<'_>> =
-                rest[first..end].iter().map(|b| IoSlice::new(b)).collect();
-            let mut n = poll_fn(|cx| self.poll_write_vectored(cx, &slices)).await?;
+        let mut gather = Gather::new(bufs);
+        while !gather.is_done() {
+            let slices = gather.slices();
+            let n = poll_fn(|cx| self.poll_write_vectored(cx, &slices)).await?;
             if n == 0 {
                 return Err(io::Error::from(io::ErrorKind::WriteZero).into());
             }
-            while n > 0 {
-                let head = rest[first];
-                if n >= head.len() {
-                    n -= head.len();
-                    first += 1;
-                } else {
-                    rest[first] = &head[n..];
-                    n = 0;
-                }
-            }
+            gather.advance(n);
         }
         Ok(())
     }

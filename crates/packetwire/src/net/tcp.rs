@@ -10,16 +10,18 @@ use std::task::Poll;
 use std::time::Duration;
 
 use packetwire_proto::DEFAULT_LIMIT;
-use socket2::{Domain, Protocol, Socket, Type};
 
 use super::error::{AdoptError, ConnectError};
-use super::resolve::{interleave, resolve};
+use super::resolve::resolve;
 use super::stream::{
     fd_io_methods, halves, impl_async_read, impl_async_write, receive_methods, send_eof_method,
     send_methods, ReadHalf, Shared, WriteHalf,
 };
-use super::sys::{self, FdKind};
 use crate::runtime::{self, AsyncFdIo, BoxFuture, Runtime};
+use crate::socket::adopt::{check_connected, check_tcp_socket, inet_addr, set_stream_options};
+use crate::socket::connect::{self as connecting, ConnectStep};
+use crate::socket::resolve::interleave;
+use crate::socket::sys::{self, FdKind};
 
 /// The delay between two connection attempts of Happy Eyeballs (RFC 8305 recommends 250 ms).
 pub const HAPPY_EYEBALLS_DELAY: Duration = Duration::from_millis(250);
@@ -84,13 +86,7 @@ impl TcpStream {
     ) -> Result<Self, AdoptError> {
         let fd = OwnedFd::from(stream);
         check_tcp_socket(fd.as_fd())?;
-        match sys::sock(&fd).peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                return Err(AdoptError::NotConnected)
-            }
-            Err(e) => return Err(e.into()),
-        }
+        check_connected(fd.as_fd())?;
         sys::set_nonblocking(fd.as_fd())?;
         set_stream_options(fd.as_fd())?;
         let io = runtime.register(fd)?;
@@ -145,38 +141,6 @@ impl AsFd for TcpStream {
 
 impl_async_read!(TcpStream, read.core);
 impl_async_write!(TcpStream, true, write.core);
-
-fn inet_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
-}
-
-/// Checks that `fd` is an IPv4 or IPv6 stream socket.
-pub(crate) fn check_tcp_socket(fd: BorrowedFd<'_>) -> Result<(), AdoptError> {
-    let socket = sys::sock(&fd);
-    let ty = socket.r#type()?;
-    if ty != Type::STREAM {
-        return Err(AdoptError::WrongType {
-            expected: "SOCK_STREAM",
-            found: sys::describe_type(ty),
-        });
-    }
-    let domain = socket.domain()?;
-    if domain != Domain::IPV4 && domain != Domain::IPV6 {
-        return Err(AdoptError::WrongFamily {
-            expected: "AF_INET or AF_INET6",
-            found: sys::describe_domain(domain),
-        });
-    }
-    Ok(())
-}
-
-/// `TCP_NODELAY` and `SO_KEEPALIVE`, as EasyNetwork sets them on every TCP stream.
-pub(crate) fn set_stream_options(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let socket = sys::sock(&fd);
-    socket.set_tcp_nodelay(true)?;
-    socket.set_keepalive(true)
-}
 
 /// How to open a TCP connection: timeout, local address, Happy Eyeballs delay, buffer limit
 /// and runtime. Build it, then call [`connect`](Self::connect) or
@@ -307,19 +271,7 @@ impl TcpConnectOptions {
         host: &str,
         addrs: &[SocketAddr],
     ) -> Result<TcpStream, ConnectError> {
-        let usable: Vec<SocketAddr> = match self.local_addr {
-            Some(local) => addrs
-                .iter()
-                .filter(|a| a.is_ipv4() == local.is_ipv4())
-                .copied()
-                .collect(),
-            None => addrs.to_vec(),
-        };
-        if usable.is_empty() {
-            return Err(ConnectError::NoAddress {
-                host: host.to_owned(),
-            });
-        }
+        let usable = connecting::usable_addrs(host, addrs, self.local_addr)?;
         let ordered = interleave(&usable);
         let io =
             happy_eyeballs(&**rt, &ordered, self.local_addr, self.happy_eyeballs_delay).await?;
@@ -389,20 +341,10 @@ async fn connect_one(
     addr: SocketAddr,
     local: Option<SocketAddr>,
 ) -> io::Result<Box<dyn AsyncFdIo>> {
-    let socket = Socket::new(
-        Domain::for_address(addr),
-        Type::STREAM.nonblocking(),
-        Some(Protocol::TCP),
-    )?;
-    if let Some(local) = local {
-        socket.bind(&local.into())?;
-    }
-    match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if sys::is_in_progress(&e) => {}
-        Err(e) => return Err(e),
-    }
+    let (socket, progress) = connecting::start_tcp(addr, local)?;
     let io = rt.register(socket.into())?;
-    poll_fn(|cx| io.poll_write_with(cx, &mut sys::connect_result)).await?;
+    if progress == ConnectStep::InProgress {
+        poll_fn(|cx| io.poll_write_with(cx, &mut sys::connect_result)).await?;
+    }
     Ok(io)
 }

@@ -2,20 +2,23 @@
 
 use std::future::Future;
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use packetwire_proto::DEFAULT_LIMIT;
-use socket2::{Domain, Protocol, Socket, Type};
 
 use super::error::AdoptError;
-use super::listener::{Listening, DEFAULT_BACKLOG};
+use super::listener::Listening;
 use super::resolve::resolve;
 use super::server::{AcceptFuture, ServeListener, StreamServer};
-use super::sys;
-use super::tcp::{check_tcp_socket, set_stream_options, TcpStream};
+use super::tcp::TcpStream;
 use crate::runtime::{self, Runtime};
+use crate::socket::accept::tcp_peer;
+use crate::socket::adopt::{check_listening, check_tcp_socket, inet_addr, set_stream_options};
+use crate::socket::listen::{tcp_listeners, DEFAULT_BACKLOG};
+use crate::socket::resolve::all_interfaces;
+use crate::socket::sys;
 
 /// A TCP server socket, or several (one per address: all interfaces means one IPv4 and one
 /// IPv6 socket). Accept connections one by one with [`accept`](Self::accept), or hand each to
@@ -67,13 +70,8 @@ impl TcpListener {
     ) -> Result<Self, AdoptError> {
         let fd = OwnedFd::from(listener);
         check_tcp_socket(fd.as_fd())?;
-        if !sys::sock(&fd).is_listener()? {
-            return Err(AdoptError::NotListening);
-        }
-        let addr = sys::sock(&fd)
-            .local_addr()?
-            .as_socket()
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP address"))?;
+        check_listening(fd.as_fd())?;
+        let addr = inet_addr(sys::sock(&fd).local_addr()?)?;
         sys::set_nonblocking(fd.as_fd())?;
         let io = runtime.register(fd)?;
         Ok(Self {
@@ -106,10 +104,9 @@ impl TcpListener {
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         loop {
             let (io, addr) = self.listening.accept(set_stream_options).await?;
-            let peer = match addr.map(SocketAddr::try_from) {
-                Some(Ok(peer)) => peer,
+            let Some(peer) = tcp_peer(addr) else {
                 // The peer is already gone (no address): skip it.
-                _ => continue,
+                continue;
             };
             let stream =
                 TcpStream::from_registered(io, Arc::clone(&self.listening.runtime), self.limit);
@@ -205,10 +202,7 @@ impl TcpListenerOptions {
     pub async fn bind(&self, host: &str, port: u16) -> io::Result<TcpListener> {
         let rt = runtime::or_current(self.runtime.as_ref())?;
         let addrs = if host.is_empty() {
-            vec![
-                SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port),
-                SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port),
-            ]
+            all_interfaces(port)
         } else {
             resolve(&*rt, host, port).await?
         };
@@ -228,43 +222,13 @@ impl TcpListenerOptions {
         addrs: &[SocketAddr],
         skip_unsupported: bool,
     ) -> io::Result<TcpListener> {
-        if addrs.is_empty() {
-            return Err(io::Error::new(
-                io::ErrorKind::AddrNotAvailable,
-                "no address to listen on",
-            ));
-        }
         let mut sockets = Vec::with_capacity(addrs.len());
         let mut bound = Vec::with_capacity(addrs.len());
-        let mut chosen_port = None;
-        for &addr in addrs {
-            let mut addr = addr;
-            if let (0, Some(port)) = (addr.port(), chosen_port) {
-                addr.set_port(port);
-            }
-            let socket = match self.listen_socket(addr) {
-                Ok(socket) => socket,
-                // "All interfaces" on a host without IPv6 (or with IPv6 disabled): IPv4 alone
-                // will do.
-                Err(e)
-                    if skip_unsupported
-                        && addr.is_ipv6()
-                        && matches!(
-                            sys::errno(&e),
-                            Some(rustix::io::Errno::AFNOSUPPORT | rustix::io::Errno::ADDRNOTAVAIL)
-                        ) =>
-                {
-                    continue
-                }
-                Err(e) => return Err(annotate(e, addr)),
-            };
-            let local = socket
-                .local_addr()?
-                .as_socket()
-                .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP address"))?;
-            chosen_port.get_or_insert(local.port());
-            bound.push(local);
+        for (socket, local) in
+            tcp_listeners(addrs, self.backlog, self.reuse_port, skip_unsupported)?
+        {
             sockets.push(rt.register(socket.into())?);
+            bound.push(local);
         }
         Ok(TcpListener {
             listening: Listening::new(sockets, rt),
@@ -272,26 +236,4 @@ impl TcpListenerOptions {
             limit: self.limit,
         })
     }
-
-    fn listen_socket(&self, addr: SocketAddr) -> io::Result<Socket> {
-        let socket = Socket::new(
-            Domain::for_address(addr),
-            Type::STREAM.nonblocking(),
-            Some(Protocol::TCP),
-        )?;
-        socket.set_reuse_address(true)?;
-        if self.reuse_port {
-            socket.set_reuse_port(true)?;
-        }
-        if addr.is_ipv6() {
-            socket.set_only_v6(true)?;
-        }
-        socket.bind(&addr.into())?;
-        socket.listen(self.backlog.min(i32::MAX as u32) as i32)?;
-        Ok(socket)
-    }
-}
-
-fn annotate(error: io::Error, addr: SocketAddr) -> io::Error {
-    io::Error::new(error.kind(), format!("cannot listen on {addr}: {error}"))
 }

@@ -15,8 +15,10 @@ use super::stream::{
     fd_io_methods, halves, impl_async_read, impl_async_write, receive_methods, send_eof_method,
     send_methods, ReadHalf, Shared, WriteHalf,
 };
-use super::sys::{self, FdKind};
 use crate::runtime::{self, AsyncFdIo, Runtime};
+use crate::socket::adopt::{check_connected, check_unix_stream_socket};
+use crate::socket::connect::{self as connecting, ConnectStep};
+use crate::socket::sys::{self, FdKind};
 
 /// A connected Unix stream socket, with the same vocabulary as
 /// [`TcpStream`](crate::net::TcpStream).
@@ -62,13 +64,7 @@ impl UnixStream {
     ) -> Result<Self, AdoptError> {
         let fd = OwnedFd::from(stream);
         check_unix_stream_socket(fd.as_fd())?;
-        match sys::sock(&fd).peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                return Err(AdoptError::NotConnected)
-            }
-            Err(e) => return Err(e.into()),
-        }
+        check_connected(fd.as_fd())?;
         sys::set_nonblocking(fd.as_fd())?;
         let io = runtime.register(fd)?;
         Ok(Self::from_registered(io, runtime, DEFAULT_LIMIT))
@@ -123,26 +119,6 @@ impl AsFd for UnixStream {
 impl_async_read!(UnixStream, read.core);
 impl_async_write!(UnixStream, true, write.core);
 
-/// Checks that `fd` is an `AF_UNIX` stream socket.
-pub(crate) fn check_unix_stream_socket(fd: BorrowedFd<'_>) -> Result<(), AdoptError> {
-    let socket = sys::sock(&fd);
-    let ty = socket.r#type()?;
-    if ty != Type::STREAM {
-        return Err(AdoptError::WrongType {
-            expected: "SOCK_STREAM",
-            found: sys::describe_type(ty),
-        });
-    }
-    let domain = socket.domain()?;
-    if domain != Domain::UNIX {
-        return Err(AdoptError::WrongFamily {
-            expected: "AF_UNIX",
-            found: sys::describe_domain(domain),
-        });
-    }
-    Ok(())
-}
-
 /// Two connected Unix streams (`socketpair(AF_UNIX, SOCK_STREAM)`), on the current runtime.
 pub fn socketpair() -> io::Result<(UnixStream, UnixStream)> {
     socketpair_with_runtime(runtime::current()?)
@@ -159,11 +135,6 @@ pub fn socketpair_with_runtime(runtime: Arc<dyn Runtime>) -> io::Result<(UnixStr
     let b = UnixStream::from_registered(runtime.register(b.into())?, runtime, DEFAULT_LIMIT);
     Ok((a, b))
 }
-
-/// How long to wait before retrying a Unix `connect` that found the listener's backlog full
-/// (`EAGAIN`: Linux offers no readiness event for it).
-const BACKLOG_RETRY_MIN: Duration = Duration::from_millis(1);
-const BACKLOG_RETRY_MAX: Duration = Duration::from_millis(50);
 
 /// How to open a Unix stream connection: timeout, local path, buffer limit and runtime.
 ///
@@ -255,20 +226,16 @@ impl UnixConnectOptions {
         let rt = runtime::or_current(self.runtime.as_ref())?;
         let deadline = self.timeout.and_then(|t| rt.now().checked_add(t));
         let attempt = async {
-            let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
-            if let Some(local) = &self.local_path {
-                socket.bind(&sys::unix_sockaddr(local)?)?;
-            }
-            let mut wait = BACKLOG_RETRY_MIN;
+            let socket = connecting::unix_socket(self.local_path.as_deref())?;
+            let mut wait = connecting::BACKLOG_RETRY_MIN;
             let in_progress = loop {
-                match socket.connect(&addr) {
-                    Ok(()) => break false,
-                    Err(e) if sys::errno(&e) == Some(rustix::io::Errno::INPROGRESS) => break true,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                match connecting::try_unix(&socket, &addr)? {
+                    ConnectStep::Connected => break false,
+                    ConnectStep::InProgress => break true,
+                    ConnectStep::BacklogFull => {
                         runtime::sleep(&*rt, wait).await;
-                        wait = (wait * 2).min(BACKLOG_RETRY_MAX);
+                        wait = connecting::next_backlog_wait(wait);
                     }
-                    Err(e) => return Err(ConnectError::Io(e)),
                 }
             };
             let io = rt.register(socket.into())?;

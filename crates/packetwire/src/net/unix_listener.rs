@@ -1,69 +1,24 @@
 //! Unix stream listeners: bind a path or abstract name, handle stale socket files, remove the
 //! file on close only if it is still ours.
 
-use std::ffi::OsStr;
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use packetwire_proto::DEFAULT_LIMIT;
-use rustix::io::Errno;
-use rustix::net::SocketAddrUnix;
-use socket2::{Domain, SockAddr, Socket, Type};
 
 use super::error::AdoptError;
-use super::listener::{Listening, DEFAULT_BACKLOG};
+use super::listener::Listening;
 use super::server::{AcceptFuture, ServeListener, StreamServer};
-use super::sys;
-use super::unix::{check_unix_stream_socket, UnixStream};
+use super::unix::UnixStream;
 use crate::runtime::{self, Runtime};
-
-/// What [`UnixListener`] does when its path is already taken by a socket file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum StaleSocketPolicy {
-    /// Fail with [`io::ErrorKind::AddrInUse`] (the default, like `bind(2)`).
-    #[default]
-    Fail,
-    /// Connect to it: if nobody listens (`ECONNREFUSED`), the file is stale and is removed;
-    /// if somebody does, fail with [`io::ErrorKind::AddrInUse`]. A path that is not a socket
-    /// is never removed.
-    RemoveIfStale,
-}
-
-/// The socket file we bound, identified by device and inode.
-#[derive(Debug)]
-struct SocketFile {
-    path: PathBuf,
-    dev: u64,
-    ino: u64,
-}
-
-impl SocketFile {
-    fn stat(path: &Path) -> io::Result<Self> {
-        let meta = std::fs::symlink_metadata(path)?;
-        Ok(Self {
-            path: path.to_owned(),
-            dev: meta.dev(),
-            ino: meta.ino(),
-        })
-    }
-
-    /// Removes the file if it is still the one we bound: a file another process put in its
-    /// place stays.
-    fn remove_if_ours(&self) {
-        if let Ok(meta) = std::fs::symlink_metadata(&self.path) {
-            if meta.dev() == self.dev && meta.ino() == self.ino {
-                let _ = std::fs::remove_file(&self.path);
-            }
-        }
-    }
-}
+use crate::socket::accept::unix_peer;
+use crate::socket::adopt::{check_listening, check_unix_stream_socket};
+use crate::socket::listen::{unix_listener, SocketFile, StaleSocketPolicy, DEFAULT_BACKLOG};
+use crate::socket::sys;
 
 /// A Unix stream server socket, on a path or (Linux) an abstract name `@name`.
 ///
@@ -94,7 +49,8 @@ impl SocketFile {
 pub struct UnixListener {
     listening: Listening,
     addr: SocketAddr,
-    file: Option<SocketFile>,
+    /// The socket file we bound: dropping it removes the file if it is still ours.
+    _file: Option<SocketFile>,
     limit: usize,
 }
 
@@ -117,16 +73,14 @@ impl UnixListener {
     ) -> Result<Self, AdoptError> {
         let fd = OwnedFd::from(listener);
         check_unix_stream_socket(fd.as_fd())?;
-        if !sys::sock(&fd).is_listener()? {
-            return Err(AdoptError::NotListening);
-        }
+        check_listening(fd.as_fd())?;
         let addr = sys::std_from_sockaddr(&sys::sock(&fd).local_addr()?)?;
         sys::set_nonblocking(fd.as_fd())?;
         let io = runtime.register(fd)?;
         Ok(Self {
             listening: Listening::new(vec![io], runtime),
             addr,
-            file: None,
+            _file: None,
             limit: DEFAULT_LIMIT,
         })
     }
@@ -156,9 +110,7 @@ impl UnixListener {
     /// [`TcpListener::accept`](crate::net::TcpListener::accept). Cancel-safe.
     pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (io, addr) = self.listening.accept(|_| Ok(())).await?;
-        let peer = addr
-            .and_then(|a| SocketAddrUnix::try_from(a).ok())
-            .map_or_else(|| SocketAddr::from_pathname(""), |a| std_from_rustix(&a))?;
+        let peer = unix_peer(addr)?;
         let stream =
             UnixStream::from_registered(io, Arc::clone(&self.listening.runtime), self.limit);
         Ok((stream, peer))
@@ -175,14 +127,6 @@ impl UnixListener {
     }
 }
 
-impl Drop for UnixListener {
-    fn drop(&mut self) {
-        if let Some(file) = &self.file {
-            file.remove_if_ours();
-        }
-    }
-}
-
 impl ServeListener for UnixListener {
     type Stream = UnixStream;
 
@@ -196,19 +140,6 @@ impl ServeListener for UnixListener {
 
     fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.listening.runtime
-    }
-}
-
-fn std_from_rustix(addr: &SocketAddrUnix) -> io::Result<SocketAddr> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    // An empty abstract name is how some kernels report an unnamed peer.
-    if let Some(name) = addr.abstract_name().filter(|name| !name.is_empty()) {
-        use std::os::linux::net::SocketAddrExt;
-        return SocketAddr::from_abstract_name(name);
-    }
-    match addr.path_bytes() {
-        Some(path) => SocketAddr::from_pathname(OsStr::from_bytes(path)),
-        None => SocketAddr::from_pathname(""),
     }
 }
 
@@ -281,90 +212,14 @@ impl UnixListenerOptions {
     /// Listens on `path` (`@name`: Linux abstract name).
     pub async fn bind(&self, path: impl AsRef<Path>) -> io::Result<UnixListener> {
         let rt = runtime::or_current(self.runtime.as_ref())?;
-        let path = path.as_ref();
-        let addr = sys::unix_sockaddr(path)?;
-        let file_path = addr.as_pathname().map(Path::to_owned);
-        let socket = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
-        match socket.bind(&addr) {
-            Ok(()) => {}
-            Err(e)
-                if e.kind() == io::ErrorKind::AddrInUse
-                    && self.stale == StaleSocketPolicy::RemoveIfStale
-                    && file_path.is_some() =>
-            {
-                remove_stale(path, &addr)?;
-                socket.bind(&addr).map_err(|e| annotate(e, path))?;
-            }
-            Err(e) => return Err(annotate(e, path)),
-        }
-        let file = match &file_path {
-            Some(file_path) => Some(SocketFile::stat(file_path)?),
-            None => None,
-        };
-        // From here on, a failure must not leave our file behind.
-        let mut cleanup = Cleanup(file.as_ref());
-        if let (Some(mode), Some(file_path)) = (self.mode, &file_path) {
-            std::fs::set_permissions(file_path, std::fs::Permissions::from_mode(mode))?;
-        }
-        socket.listen(self.backlog.min(i32::MAX as u32) as i32)?;
-        let local = sys::std_from_sockaddr(&socket.local_addr()?)?;
-        let io = rt.register(socket.into())?;
-        cleanup.0 = None;
-        drop(cleanup);
+        let bound = unix_listener(path.as_ref(), self.backlog, self.mode, self.stale)?;
+        // If registering fails, dropping `bound.file` removes the file.
+        let io = rt.register(bound.socket.into())?;
         Ok(UnixListener {
             listening: Listening::new(vec![io], rt),
-            addr: local,
-            file,
+            addr: bound.addr,
+            _file: bound.file,
             limit: self.limit,
         })
     }
-}
-
-/// Removes the socket file on an early return.
-struct Cleanup<'a>(Option<&'a SocketFile>);
-
-impl Drop for Cleanup<'_> {
-    fn drop(&mut self) {
-        if let Some(file) = self.0 {
-            file.remove_if_ours();
-        }
-    }
-}
-
-/// [`StaleSocketPolicy::RemoveIfStale`]: removes `path` if it is a socket nobody listens on.
-fn remove_stale(path: &Path, addr: &SockAddr) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(path)?;
-    if !meta.file_type().is_socket() {
-        return Err(io::Error::new(
-            io::ErrorKind::AddrInUse,
-            format!("{} exists and is not a socket", path.display()),
-        ));
-    }
-    let probe = Socket::new(Domain::UNIX, Type::STREAM.nonblocking(), None)?;
-    match probe.connect(addr) {
-        Err(e) if sys::errno(&e) == Some(Errno::CONNREFUSED) => match std::fs::remove_file(path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
-        },
-        // Removed in the meantime: bind again.
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        // Connected, or a full backlog (EAGAIN): someone is listening.
-        Ok(()) => Err(in_use(path)),
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(in_use(path)),
-        Err(e) => Err(e),
-    }
-}
-
-fn in_use(path: &Path) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::AddrInUse,
-        format!("{} is in use by a listening socket", path.display()),
-    )
-}
-
-fn annotate(error: io::Error, path: &Path) -> io::Error {
-    io::Error::new(
-        error.kind(),
-        format!("cannot listen on {}: {error}", path.display()),
-    )
 }

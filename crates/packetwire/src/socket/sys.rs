@@ -1,5 +1,6 @@
-//! Non-blocking system calls over borrowed descriptors, written once and run through the
-//! runtime seam ([`crate::runtime::AsyncFdIo`]). Safe wrappers only: `rustix` and `socket2`.
+//! Non-blocking system calls over borrowed descriptors, written once: the async shell runs
+//! them through the runtime seam ([`crate::runtime::AsyncFdIo`]), the blocking shell between
+//! `poll(2)` waits. Safe wrappers only: `rustix` and `socket2`.
 
 use std::io::{self, IoSlice};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
