@@ -355,6 +355,7 @@ enum Wrapper {
     Zstd { level: Option<i32> },
 }
 
+#[cfg(any(feature = "zlib", feature = "bz2", feature = "zstd"))]
 fn parse_level<T: std::str::FromStr>(
     name: &str,
     modifiers: &[&str],
@@ -370,6 +371,15 @@ fn parse_level<T: std::str::FromStr>(
     }
 }
 
+#[cfg_attr(
+    not(any(
+        feature = "base64",
+        feature = "zlib",
+        feature = "bz2",
+        feature = "zstd"
+    )),
+    allow(unused_variables, unreachable_code)
+)]
 fn parse_wrapper(name: &str) -> Result<Wrapper, SpecError> {
     let mut parts = name.split(':');
     let kind = parts.next().unwrap_or_default();
@@ -418,6 +428,12 @@ fn parse_wrapper(name: &str) -> Result<Wrapper, SpecError> {
     }
 }
 
+#[cfg(any(
+    feature = "base64",
+    feature = "zlib",
+    feature = "bz2",
+    feature = "zstd"
+))]
 fn boxed<S>(serializer: S) -> OneShot
 where
     S: DatagramSerializer<Sent = Value, Received = Value> + 'static,
@@ -598,12 +614,30 @@ impl CodecSpec {
     }
 
     /// Wraps `inner` in the wrapper named `name`.
+    #[cfg_attr(
+        not(any(
+            feature = "base64",
+            feature = "zlib",
+            feature = "bz2",
+            feature = "zstd"
+        )),
+        allow(unused_variables, unreachable_code)
+    )]
     fn wrap_datagram(&self, inner: OneShot, name: &str) -> Result<OneShot, SpecError> {
         let wrapper = parse_wrapper(name)?;
         Ok(with_wrapper!(self, wrapper, inner, boxed))
     }
 
     /// Wraps `inner` in the wrapper named `name`, as the outermost stream layer.
+    #[cfg_attr(
+        not(any(
+            feature = "base64",
+            feature = "zlib",
+            feature = "bz2",
+            feature = "zstd"
+        )),
+        allow(unused_variables, unreachable_code)
+    )]
     fn wrap_stream(
         &self,
         inner: OneShot,
