@@ -101,15 +101,7 @@ pub(crate) fn rollback_on_error<T>(
 }
 
 /// Scratch buffers larger than this are released after use instead of kept for the next packet.
-#[cfg_attr(
-    not(any(
-        feature = "json",
-        feature = "msgpack",
-        feature = "cbor",
-        feature = "postcard"
-    )),
-    allow(dead_code)
-)]
+#[cfg_attr(not(feature = "json"), allow(dead_code))]
 const SCRATCH_KEEP: usize = 1 << 20;
 
 thread_local! {
@@ -122,15 +114,7 @@ thread_local! {
 /// `io::Write`; `Vec<u8>`'s implementation is much faster than `BytesMut`'s, and one copy of the
 /// finished packet costs less than the difference. The scratch buffer is per thread; a nested
 /// call (a wrapper serializing its inner packet) gets a fresh one. `dst` is unchanged on error.
-#[cfg_attr(
-    not(any(
-        feature = "json",
-        feature = "msgpack",
-        feature = "cbor",
-        feature = "postcard"
-    )),
-    allow(dead_code)
-)]
+#[cfg_attr(not(feature = "json"), allow(dead_code))]
 pub(crate) fn write_via_scratch(
     dst: &mut BytesMut,
     f: impl FnOnce(&mut Vec<u8>) -> Result<(), SerializeError>,
