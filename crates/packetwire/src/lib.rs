@@ -8,7 +8,8 @@
 //! - [`runtime`]: the narrow seam to async runtimes ([`runtime::Runtime`]), with tokio
 //!   (feature `tokio`, on by default) and smol (feature `smol`);
 //! - [`net`]: async byte streams, listeners and servers over TCP, Unix sockets and pipes, with
-//!   AnyIO/asyncio semantics.
+//!   AnyIO/asyncio semantics;
+//! - `tls` (feature `tls`): TLS streams, connectors and listeners over TCP with rustls.
 //!
 //! ```text
 //!  socket ──▶ AsyncFdIo (runtime seam) ──▶ ReceiveBuffer (sans-IO) ──▶ receive / receive_until
@@ -38,6 +39,9 @@
 //!   every stream.
 //! - `smol`: [`runtime::SmolRuntime`], and futures-io's `AsyncRead`/`AsyncWrite` on every
 //!   stream.
+//! - `tls`: the `tls` module, TLS over TCP with rustls and its `ring` crypto provider (given
+//!   explicitly: the process-wide default provider is never needed); works on every runtime.
+//! - `tls-webpki-roots`: Mozilla's root certificates for TLS clients (implies `tls`).
 //! - the serializer features of [`packetwire_proto`]: `json`, `msgpack`, `cbor`, `postcard`,
 //!   `pickle`, `base64`, `zlib`, `bz2`, `zstd`, `codec`.
 //!
@@ -48,6 +52,8 @@
 pub mod net;
 pub mod runtime;
 mod sync;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use packetwire_proto as proto;
 pub use packetwire_proto::*;
