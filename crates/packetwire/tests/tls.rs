@@ -751,3 +751,166 @@ async fn client_error(connector: &TlsConnector, host: &str) -> TlsHandshakeError
         other => panic!("expected a handshake error, got {other:?}"),
     }
 }
+
+/// Blocking TLS: a server thread and a client, no runtime.
+mod blocking {
+    use std::io::{Read, Write};
+    use std::thread;
+
+    use super::*;
+
+    type Server = thread::JoinHandle<Result<(), TestError>>;
+
+    /// A blocking TLS server thread running `serve` on one connection.
+    fn serve_one(
+        config: TlsServerConfig,
+        serve: impl FnOnce(packetwire::tls::BlockingTlsStream) -> Result<(), TestError> + Send + 'static,
+    ) -> (u16, Server) {
+        let acceptor = config.build().unwrap();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = thread::spawn(move || {
+            let (sock, _) = listener.accept()?;
+            serve(acceptor.accept_blocking(sock)?)
+        });
+        (port, server)
+    }
+
+    #[test]
+    fn echo_half_close_and_io_traits() {
+        let (port, server) = serve_one(server_config().alpn_protocols(["pw/1"]), |mut s| {
+            assert!(s.is_server());
+            assert_eq!(s.sni_hostname(), Some("localhost"));
+            assert_eq!(s.receive_line()?, &b"one\n"[..]);
+            assert_eq!(s.receive_exactly(3)?, &b"two"[..]);
+            let mut rest = Vec::new();
+            s.read_to_end(&mut rest)?; // until close_notify
+            assert_eq!(rest, payload(100_000));
+            assert!(s.at_eof() || s.buffered().is_empty());
+            s.write_all(b"answer after half-close")?;
+            s.flush()?;
+            s.close()?;
+            Ok(())
+        });
+        let connector = client_config().alpn_protocols(["pw/1"]).build().unwrap();
+        let mut client = connector.connect_blocking("localhost", port).unwrap();
+        assert_eq!(client.protocol_version(), Some(ProtocolVersion::TLSv1_3));
+        assert_eq!(client.alpn_protocol(), Some(&b"pw/1"[..]));
+        assert_eq!(client.peer_certificates().unwrap(), &pki().server_chain[..]);
+        assert_eq!(
+            client.get_ref().read_timeout().unwrap(),
+            None,
+            "timeouts restored"
+        );
+        assert_eq!(client.peer_addr().unwrap().port(), port);
+        client.send_all(b"one\ntw").unwrap();
+        let data = payload(100_000);
+        client
+            .send_all_vectored(&[IoSlice::new(b"o"), IoSlice::new(&data)])
+            .unwrap();
+        client.send_eof().unwrap();
+        assert!(matches!(
+            client.send_all(b"late"),
+            Err(SendError::WriteClosed)
+        ));
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).unwrap();
+        assert_eq!(answer, "answer after half-close");
+        assert!(matches!(client.receive(1), Err(ReceiveError::EndOfStream)));
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn handshake_timeout_against_a_silent_peer() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connector = client_config()
+            .handshake_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let started = Instant::now();
+        match connector.connect_blocking("127.0.0.1", port) {
+            Err(TlsConnectError::Handshake(TlsHandshakeError::TimedOut)) => {}
+            other => panic!("expected a handshake timeout, got {other:?}"),
+        }
+        let elapsed = started.elapsed();
+        assert!(elapsed >= Duration::from_millis(300), "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+        drop(listener);
+    }
+
+    #[test]
+    fn verification_errors() {
+        let (port, server) = serve_one(server_config(), |_| Ok(()));
+        let connector = client_config().server_name("example.com").build().unwrap();
+        match connector.connect_blocking("127.0.0.1", port) {
+            Err(TlsConnectError::Handshake(TlsHandshakeError::Tls(e))) if is_name_error(&e) => {}
+            other => panic!("expected a name verification error, got {other:?}"),
+        }
+        match server.join().unwrap() {
+            Err(e) => assert!(e.to_string().contains("TLS handshake failed"), "{e}"),
+            Ok(()) => panic!("the server handshake should have failed"),
+        }
+
+        let (port, server) = serve_one(server_config(), |mut s| {
+            assert_eq!(s.receive_line()?, &b"trusting nobody\n"[..]);
+            Ok(())
+        });
+        let insecure = TlsClientConfig::new()
+            .dangerous_insecure_no_verification()
+            .build()
+            .unwrap();
+        let sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let mut client = insecure
+            .handshake_blocking(sock, "anything.invalid")
+            .unwrap();
+        client.send_all(b"trusting nobody\n").unwrap();
+        server.join().unwrap().unwrap();
+    }
+
+    #[test]
+    fn ragged_eof() {
+        let (port, server) = serve_one(server_config(), |s| {
+            drop(s);
+            Ok(())
+        });
+        let mut client = client_config()
+            .build()
+            .unwrap()
+            .connect_blocking("localhost", port)
+            .unwrap();
+        server.join().unwrap().unwrap();
+        match client.receive(1) {
+            Err(ReceiveError::Io(e)) => assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof),
+            other => panic!("expected an unexpected end of stream, got {other:?}"),
+        }
+    }
+}
+
+runtime_tests! {
+    async fn blocking_client_against_async_listener(rt) {
+        let mut listener = TlsListener::bind("127.0.0.1", 0, server_config().build()?).await?;
+        let port = listener.local_addrs()[0].port();
+        let (done, result) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let run = || -> Result<(), TestError> {
+                let mut client = client_config().build()?.connect_blocking("localhost", port)?;
+                client.send_all(b"from a thread\n")?;
+                assert_eq!(client.receive_line()?, &b"from a thread\n"[..]);
+                client.send_eof()?;
+                assert!(matches!(client.receive(1), Err(ReceiveError::EndOfStream)));
+                Ok(())
+            };
+            let _ = done.send(run().map_err(|e| e.to_string()));
+        });
+        let (stream, _) = listener.accept().await?;
+        echo_lines(stream).await;
+        loop {
+            match result.try_recv() {
+                Ok(outcome) => return outcome.map_err(Into::into),
+                Err(std::sync::mpsc::TryRecvError::Empty) => sleep(&rt, 10).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}

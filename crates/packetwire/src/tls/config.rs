@@ -525,6 +525,14 @@ impl TlsConnector {
         self.settings.handshake_timeout
     }
 
+    pub(crate) fn settings(&self) -> StreamSettings {
+        self.settings
+    }
+
+    pub(crate) fn server_name(&self) -> Option<&ServerName<'static>> {
+        self.server_name.as_ref()
+    }
+
     /// Connects over TCP to `host:port` (with the configured [`TcpConnectOptions`]), then
     /// runs the handshake, verifying the server's certificate for `host` (or the configured
     /// server name).
@@ -567,7 +575,7 @@ impl TlsConnector {
     }
 }
 
-fn parse_server_name(name: &str) -> Result<ServerName<'static>, TlsHandshakeError> {
+pub(crate) fn parse_server_name(name: &str) -> Result<ServerName<'static>, TlsHandshakeError> {
     // An IPv6 literal may come bracketed, as in URLs.
     let bare = name
         .strip_prefix('[')
@@ -768,6 +776,10 @@ impl TlsAcceptor {
     /// The handshake timeout.
     pub fn handshake_timeout(&self) -> Duration {
         self.settings.handshake_timeout
+    }
+
+    pub(crate) fn settings(&self) -> StreamSettings {
+        self.settings
     }
 
     /// Runs the server handshake over an accepted TCP stream, within the handshake timeout.

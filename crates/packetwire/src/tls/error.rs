@@ -190,6 +190,13 @@ impl std::error::Error for TlsHandshakeError {
     }
 }
 
+/// rustls errors carried by the I/O error come out as [`TlsHandshakeError::Tls`].
+impl From<io::Error> for TlsHandshakeError {
+    fn from(error: io::Error) -> Self {
+        Self::from_io(error)
+    }
+}
+
 impl From<NoRuntime> for TlsHandshakeError {
     fn from(_: NoRuntime) -> Self {
         Self::NoRuntime

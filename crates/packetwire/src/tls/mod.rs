@@ -7,6 +7,7 @@
 //! | open | [`TlsConnector::connect`], [`connect_tls`] | [`TlsListener::accept`], [`TlsListener::serve`] |
 //! | over a TCP stream | [`TlsConnector::handshake`] | [`TlsAcceptor::accept`] |
 //! | stream | [`TlsStream`] | [`TlsStream`] |
+//! | blocking | [`TlsConnector::connect_blocking`] → [`BlockingTlsStream`] | [`TlsAcceptor::accept_blocking`] → [`BlockingTlsStream`] |
 //!
 //! [`TlsStream`] speaks the vocabulary of [`TcpStream`](crate::net::TcpStream) (`receive`,
 //! `receive_exactly`, `receive_until`, `receive_line`, `send_all`, `send_all_vectored`,
@@ -71,11 +72,13 @@
 //! # }).unwrap();
 //! ```
 
+mod blocking;
 mod config;
 mod error;
 mod listener;
 mod stream;
 
+pub use blocking::BlockingTlsStream;
 pub use config::{
     certificates_from_pem, certificates_from_pem_file, connect_tls, private_key_from_pem,
     private_key_from_pem_file, TlsAcceptor, TlsClientConfig, TlsConnector, TlsServerConfig,
@@ -102,6 +105,7 @@ mod tests {
     #[test]
     fn public_types_are_send_and_sync() {
         send_sync::<TlsStream>();
+        send_sync::<BlockingTlsStream>();
         send_sync::<TlsConnector>();
         send_sync::<TlsAcceptor>();
         send_sync::<TlsClientConfig>();
