@@ -93,6 +93,8 @@ fn complete_handshake<S: SideData>(
     sock: &mut TcpStream,
     timeout: Duration,
 ) -> Result<(), TlsHandshakeError> {
+    // The handshake relies on blocking reads with timeouts.
+    sock.set_nonblocking(false)?;
     let saved = (sock.read_timeout()?, sock.write_timeout()?);
     let deadline = Instant::now().checked_add(timeout);
     let result = (|| {
@@ -150,8 +152,8 @@ impl TlsConnector {
         Ok(self.handshake_blocking_as(sock, name)?)
     }
 
-    /// Blocking [`handshake`](Self::handshake) over a connected standard TCP stream, which
-    /// must be in blocking mode.
+    /// Blocking [`handshake`](Self::handshake) over a connected standard TCP stream (switched
+    /// to blocking mode if it was not).
     pub fn handshake_blocking(
         &self,
         sock: TcpStream,
@@ -179,7 +181,8 @@ impl TlsConnector {
 
 impl TlsAcceptor {
     /// Blocking [`accept`](Self::accept): runs the server handshake over an accepted
-    /// standard TCP stream (in blocking mode), within the handshake timeout.
+    /// standard TCP stream (switched to blocking mode if it was not), within the handshake
+    /// timeout.
     pub fn accept_blocking(
         &self,
         mut sock: TcpStream,
