@@ -11,6 +11,7 @@
 //!   AnyIO/asyncio semantics;
 //! - [`blocking`]: the same streams and listeners on plain threads, with timeouts and the
 //!   `std::io` traits; no runtime needed.
+//! - `tls` (feature `tls`): TLS streams, connectors and listeners over TCP with rustls.
 //!
 //! ```text
 //!  socket ──▶ AsyncFdIo (runtime seam) ──▶ ReceiveBuffer (sans-IO) ──▶ receive / receive_until
@@ -40,6 +41,9 @@
 //!   every stream.
 //! - `smol`: [`runtime::SmolRuntime`], and futures-io's `AsyncRead`/`AsyncWrite` on every
 //!   stream.
+//! - `tls`: the `tls` module, TLS over TCP with rustls and its `ring` crypto provider (given
+//!   explicitly: the process-wide default provider is never needed); works on every runtime.
+//! - `tls-webpki-roots`: Mozilla's root certificates for TLS clients (implies `tls`).
 //! - the serializer features of [`packetwire_proto`]: `json`, `msgpack`, `cbor`, `postcard`,
 //!   `pickle`, `base64`, `zlib`, `bz2`, `zstd`, `codec`.
 //!
@@ -52,6 +56,8 @@ pub mod net;
 pub mod runtime;
 mod socket;
 mod sync;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use packetwire_proto as proto;
 pub use packetwire_proto::*;

@@ -46,6 +46,10 @@ pub use tcp_listener::{TcpListener, TcpListenerOptions};
 pub use unix::{socketpair, socketpair_with_runtime, UnixConnectOptions, UnixStream};
 pub use unix_listener::{UnixListener, UnixListenerOptions};
 
+/// The receive vocabulary, shared with the TLS stream.
+#[cfg(feature = "tls")]
+pub(crate) use stream::receive_methods;
+
 #[cfg(test)]
 mod tests {
     use super::*;
