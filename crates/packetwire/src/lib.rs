@@ -45,6 +45,9 @@
 //! own to their `*_with_runtime` constructors and options.
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+pub mod blocking;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod datagram;
 pub mod net;
 pub mod runtime;
 mod sync;

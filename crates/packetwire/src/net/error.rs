@@ -348,3 +348,109 @@ impl From<AdoptError> for io::Error {
         io::Error::new(kind, error)
     }
 }
+
+/// Why a datagram receive (`receive`, `receive_from`, `receive_with_ancillary`, and the items
+/// of `incoming()`) returned no datagram, in the async ([`crate::net`]) and blocking
+/// ([`crate::blocking`]) shells alike.
+///
+/// Only [`Io`](Self::Io) can mean the socket is broken; after the other variants, the socket
+/// goes on and the next receive reads the next datagram.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DatagramReceiveError {
+    /// The datagram was larger than the receive buffer (`max_datagram_size`, 64 KiB by
+    /// default). It was discarded whole: nothing of it is returned, never a cut datagram.
+    Truncated {
+        /// The size of the receive buffer that was too small.
+        buffer_len: usize,
+    },
+    /// The ancillary data did not fit in the [`SocketAncillary`](crate::unix::SocketAncillary)
+    /// control buffer (`MSG_CTRUNC`). The datagram is dropped, and the descriptors that did
+    /// arrive were closed.
+    ControlTruncated {
+        /// The size of the control buffer that was too small.
+        capacity: usize,
+        /// How many received descriptors were closed.
+        fds_closed: usize,
+    },
+    /// The receive timeout of a blocking socket elapsed (async sockets leave timeouts to the
+    /// caller: [`runtime::timeout`](crate::runtime::timeout)).
+    TimedOut,
+    /// The system call failed. On a connected socket, an ICMP "port unreachable" for an
+    /// earlier datagram is reported here as [`io::ErrorKind::ConnectionRefused`].
+    Io(io::Error),
+}
+
+impl DatagramReceiveError {
+    /// The [`io::ErrorKind`] this error converts to.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Self::Truncated { .. } | Self::ControlTruncated { .. } => io::ErrorKind::InvalidData,
+            Self::TimedOut => io::ErrorKind::TimedOut,
+            Self::Io(e) => e.kind(),
+        }
+    }
+}
+
+impl fmt::Display for DatagramReceiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated { buffer_len } => write!(
+                f,
+                "datagram larger than the {buffer_len}-byte receive buffer (discarded)"
+            ),
+            Self::ControlTruncated {
+                capacity,
+                fds_closed,
+            } => write!(
+                f,
+                "ancillary data larger than the {capacity}-byte control buffer \
+                 (datagram dropped, {fds_closed} received descriptors closed)"
+            ),
+            Self::TimedOut => f.write_str("receive timed out"),
+            Self::Io(e) => write!(f, "receive failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DatagramReceiveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for DatagramReceiveError {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl From<crate::os::RecvError> for DatagramReceiveError {
+    fn from(error: crate::os::RecvError) -> Self {
+        use crate::os::RecvError;
+        match error {
+            RecvError::DatagramTruncated { buffer_len } => Self::Truncated { buffer_len },
+            RecvError::ControlTruncated {
+                capacity,
+                fds_closed,
+            } => Self::ControlTruncated {
+                capacity,
+                fds_closed,
+            },
+            RecvError::Io(e) => Self::Io(e),
+        }
+    }
+}
+
+impl From<DatagramReceiveError> for io::Error {
+    fn from(error: DatagramReceiveError) -> Self {
+        match error {
+            DatagramReceiveError::Io(e) => e,
+            e => io::Error::new(e.kind(), e),
+        }
+    }
+}

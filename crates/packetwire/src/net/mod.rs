@@ -25,6 +25,8 @@
 //! whatever was read stays in the stream's buffer. The `send*` methods are not: when the future
 //! is dropped, part of the data may have been sent.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod datagram;
 mod error;
 mod listener;
 mod pipe;
@@ -34,17 +36,29 @@ mod stream;
 mod sys;
 mod tcp;
 mod tcp_listener;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod udp;
 mod unix;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod unix_datagram;
 mod unix_listener;
 
-pub use error::{AdoptError, ConnectError, ReceiveError, SendError};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use crate::datagram::{IpFamily, DEFAULT_MAX_DATAGRAM_SIZE};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use datagram::Incoming;
+pub use error::{AdoptError, ConnectError, DatagramReceiveError, ReceiveError, SendError};
 pub use listener::{ACCEPT_BACKOFF, DEFAULT_BACKLOG};
 pub use pipe::{pipe, pipe_with_runtime, PipeReader, PipeWriter};
 pub use server::{ShutdownOutcome, StreamServer, TcpServer, UnixServer};
 pub use stream::{ReadHalf, WriteHalf};
 pub use tcp::{TcpConnectOptions, TcpStream, HAPPY_EYEBALLS_DELAY};
 pub use tcp_listener::{TcpListener, TcpListenerOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use udp::{UdpSocket, UdpSocketOptions};
 pub use unix::{socketpair, socketpair_with_runtime, UnixConnectOptions, UnixStream};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_datagram::{UnixDatagram, UnixDatagramOptions};
 pub use unix_listener::{StaleSocketPolicy, UnixListener, UnixListenerOptions};
 
 #[cfg(test)]
