@@ -39,11 +39,39 @@ pub enum ReceiveError {
         /// The limit in force.
         limit: usize,
     },
+    /// The ancillary data of a `receive_with_ancillary` did not fit in the
+    /// [`SocketAncillary`](crate::unix::SocketAncillary) control buffer (`MSG_CTRUNC`). The
+    /// descriptors that arrived were closed, and the bytes that came with them are lost: treat
+    /// the connection as broken.
+    ControlTruncated {
+        /// The size of the control buffer that was too small.
+        capacity: usize,
+        /// How many received descriptors were closed.
+        fds_closed: usize,
+    },
     /// The system call failed (connection reset, ...).
     Io(io::Error),
 }
 
 impl ReceiveError {
+    /// From an error that crossed the runtime seam from a `recvmsg`: a control-buffer
+    /// truncation gets its own variant back.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) fn from_recvmsg(error: io::Error) -> Self {
+        use crate::os::RecvError;
+        match RecvError::from(error) {
+            RecvError::ControlTruncated {
+                capacity,
+                fds_closed,
+            } => Self::ControlTruncated {
+                capacity,
+                fds_closed,
+            },
+            RecvError::Io(e) => Self::Io(e),
+            other => Self::Io(other.into()),
+        }
+    }
+
     /// Whether the peer closed its side: [`EndOfStream`](Self::EndOfStream) or
     /// [`IncompleteRead`](Self::IncompleteRead).
     pub fn is_end_of_stream(&self) -> bool {
@@ -74,6 +102,14 @@ impl fmt::Display for ReceiveError {
             Self::LimitOverrun { consumed, limit } => write!(
                 f,
                 "separator not found within the buffer limit ({consumed} bytes, limit {limit})"
+            ),
+            Self::ControlTruncated {
+                capacity,
+                fds_closed,
+            } => write!(
+                f,
+                "ancillary data larger than the {capacity}-byte control buffer \
+                 ({fds_closed} received descriptors closed, their bytes lost)"
             ),
             Self::Io(e) => write!(f, "receive failed: {e}"),
         }
@@ -116,7 +152,9 @@ impl From<ReceiveError> for io::Error {
             e @ (ReceiveError::EndOfStream | ReceiveError::IncompleteRead { .. }) => {
                 io::Error::new(io::ErrorKind::UnexpectedEof, e)
             }
-            e @ ReceiveError::LimitOverrun { .. } => io::Error::new(io::ErrorKind::InvalidData, e),
+            e @ (ReceiveError::LimitOverrun { .. } | ReceiveError::ControlTruncated { .. }) => {
+                io::Error::new(io::ErrorKind::InvalidData, e)
+            }
         }
     }
 }

@@ -38,9 +38,11 @@ mod tcp;
 mod tcp_listener;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod udp;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod unix;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod unix_datagram;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 mod unix_listener;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -50,15 +52,19 @@ pub use datagram::Incoming;
 pub use error::{AdoptError, ConnectError, DatagramReceiveError, ReceiveError, SendError};
 pub use listener::{ACCEPT_BACKOFF, DEFAULT_BACKLOG};
 pub use pipe::{pipe, pipe_with_runtime, PipeReader, PipeWriter};
-pub use server::{ShutdownOutcome, StreamServer, TcpServer, UnixServer};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use server::UnixServer;
+pub use server::{ShutdownOutcome, StreamServer, TcpServer};
 pub use stream::{ReadHalf, WriteHalf};
 pub use tcp::{TcpConnectOptions, TcpStream, HAPPY_EYEBALLS_DELAY};
 pub use tcp_listener::{TcpListener, TcpListenerOptions};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use udp::{UdpSocket, UdpSocketOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub use unix::{socketpair, socketpair_with_runtime, UnixConnectOptions, UnixStream};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use unix_datagram::{UnixDatagram, UnixDatagramOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub use unix_listener::{StaleSocketPolicy, UnixListener, UnixListenerOptions};
 
 #[cfg(test)]

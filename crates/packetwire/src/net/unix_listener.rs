@@ -8,6 +8,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::SocketAddr;
+
+use crate::sockopt::SocketOptions;
+use crate::unix::UnixSocketAddress;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -93,7 +96,7 @@ impl SocketFile {
 #[derive(Debug)]
 pub struct UnixListener {
     listening: Listening,
-    addr: SocketAddr,
+    addr: UnixSocketAddress,
     file: Option<SocketFile>,
     limit: usize,
 }
@@ -120,7 +123,7 @@ impl UnixListener {
         if !sys::sock(&fd).is_listener()? {
             return Err(AdoptError::NotListening);
         }
-        let addr = sys::std_from_sockaddr(&sys::sock(&fd).local_addr()?)?;
+        let addr = crate::os::unix_local_address(fd.as_fd())?;
         sys::set_nonblocking(fd.as_fd())?;
         let io = runtime.register(fd)?;
         Ok(Self {
@@ -132,14 +135,19 @@ impl UnixListener {
     }
 
     /// The address listened on.
-    pub fn local_addr(&self) -> &SocketAddr {
+    pub fn local_addr(&self) -> &UnixSocketAddress {
         &self.addr
     }
 
     /// The address listened on, as a one-element slice: the same shape as
     /// [`TcpListener::local_addrs`](crate::net::TcpListener::local_addrs).
-    pub fn local_addrs(&self) -> &[SocketAddr] {
+    pub fn local_addrs(&self) -> &[UnixSocketAddress] {
         std::slice::from_ref(&self.addr)
+    }
+
+    /// The listening socket's options.
+    pub fn socket_options(&self) -> SocketOptions<'_> {
+        SocketOptions::from_fd(self.listening.fds()[0])
     }
 
     /// The listening socket, as a one-element list (asyncio's `Server.sockets`).
@@ -154,18 +162,19 @@ impl UnixListener {
 
     /// Accepts the next connection, with the same resilience as
     /// [`TcpListener::accept`](crate::net::TcpListener::accept). Cancel-safe.
-    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+    pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddress)> {
         let (io, addr) = self.listening.accept(|_| Ok(())).await?;
         let peer = addr
             .and_then(|a| SocketAddrUnix::try_from(a).ok())
             .map_or_else(|| SocketAddr::from_pathname(""), |a| std_from_rustix(&a))?;
+        let peer = UnixSocketAddress::from(peer);
         let stream =
             UnixStream::from_registered(io, Arc::clone(&self.listening.runtime), self.limit);
         Ok((stream, peer))
     }
 
     /// Runs `handler` on its own task for each accepted connection; see [`StreamServer`].
-    pub fn serve<F, Fut>(self, handler: F) -> StreamServer<SocketAddr>
+    pub fn serve<F, Fut>(self, handler: F) -> StreamServer<UnixSocketAddress>
     where
         F: Fn(UnixStream) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
@@ -307,7 +316,7 @@ impl UnixListenerOptions {
             std::fs::set_permissions(file_path, std::fs::Permissions::from_mode(mode))?;
         }
         socket.listen(self.backlog.min(i32::MAX as u32) as i32)?;
-        let local = sys::std_from_sockaddr(&socket.local_addr()?)?;
+        let local = crate::os::unix_local_address(socket.as_fd())?;
         let io = rt.register(socket.into())?;
         cleanup.0 = None;
         drop(cleanup);
