@@ -7,8 +7,9 @@
 //!
 //! - [`runtime`]: the narrow seam to async runtimes ([`runtime::Runtime`]), with tokio
 //!   (feature `tokio`, on by default) and smol (feature `smol`);
-//! - [`net`]: async byte streams, listeners and servers over TCP, Unix sockets and pipes, with
-//!   AnyIO/asyncio semantics.
+//! - [`net`]: async byte streams, datagram sockets (UDP, Unix), listeners and servers over
+//!   TCP, UDP, Unix sockets and pipes, with AnyIO/asyncio semantics;
+//! - [`blocking`]: the same sockets without an async runtime, with timeouts.
 //!
 //! ```text
 //!  socket ──▶ AsyncFdIo (runtime seam) ──▶ ReceiveBuffer (sans-IO) ──▶ receive / receive_until
