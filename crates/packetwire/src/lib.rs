@@ -7,10 +7,10 @@
 //!
 //! - [`runtime`]: the narrow seam to async runtimes ([`runtime::Runtime`]), with tokio
 //!   (feature `tokio`, on by default) and smol (feature `smol`);
-//! - [`net`]: async byte streams, listeners and servers over TCP, Unix sockets and pipes, with
-//!   AnyIO/asyncio semantics;
-//! - [`blocking`]: the same streams and listeners on plain threads, with timeouts and the
-//!   `std::io` traits; no runtime needed.
+//! - [`net`]: async byte streams, datagram sockets (UDP, Unix), listeners and servers over
+//!   TCP, UDP, Unix sockets and pipes, with AnyIO/asyncio semantics;
+//! - [`blocking`]: the same sockets on plain threads, with timeouts and the `std::io` traits;
+//!   no runtime needed.
 //! - `tls` (feature `tls`): TLS streams, connectors and listeners over TCP with rustls.
 //!
 //! ```text
@@ -52,6 +52,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod blocking;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod datagram;
 pub mod net;
 pub mod runtime;
 mod socket;

@@ -1,4 +1,4 @@
-//! Small runtime-independent synchronisation pieces: a one-shot channel, an event, and a
+//! Small runtime-independent synchronisation pieces: a one-shot channel, an event, a gate, and a
 //! future that turns a panic into completion.
 
 use std::future::{poll_fn, Future};
@@ -143,6 +143,65 @@ impl<F: Future<Output = ()>> Future for CatchUnwind<F> {
     }
 }
 
+/// An async lock that guards no data: one holder at a time, for the tasks of one direction of
+/// a datagram socket. The runtime seam keeps one waker per direction ([`AsyncFdIo`]), so two
+/// tasks waiting on the same descriptor at once could leave one of them asleep; with the gate
+/// only its holder waits on the descriptor, and the others wait here.
+///
+/// Releasing wakes every waiter (they are few) and lets them race for the gate again, so a
+/// waiter that was cancelled costs nothing but a spurious wake.
+///
+/// [`AsyncFdIo`]: crate::runtime::AsyncFdIo
+#[derive(Debug, Default)]
+pub(crate) struct Gate {
+    state: Mutex<GateState>,
+}
+
+#[derive(Debug, Default)]
+struct GateState {
+    held: bool,
+    waiters: Vec<Waker>,
+}
+
+/// Holding a [`Gate`]; dropping it releases the gate.
+#[derive(Debug)]
+pub(crate) struct GatePermit<'a> {
+    gate: &'a Gate,
+}
+
+impl Gate {
+    /// Takes the gate if it is free, otherwise registers the task to be woken when it is.
+    pub(crate) fn poll_acquire(&self, cx: &mut Context<'_>) -> Poll<GatePermit<'_>> {
+        let mut state = lock(&self.state);
+        if !state.held {
+            state.held = true;
+            return Poll::Ready(GatePermit { gate: self });
+        }
+        if !state.waiters.iter().any(|w| w.will_wake(cx.waker())) {
+            state.waiters.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Waits for the gate. Cancel-safe.
+    pub(crate) async fn acquire(&self) -> GatePermit<'_> {
+        poll_fn(|cx| self.poll_acquire(cx)).await
+    }
+}
+
+impl Drop for GatePermit<'_> {
+    fn drop(&mut self) {
+        let waiters = {
+            let mut state = lock(&self.gate.state);
+            state.held = false;
+            std::mem::take(&mut state.waiters)
+        };
+        for waker in waiters {
+            waker.wake();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +245,32 @@ mod tests {
             .as_mut()
             .poll(&mut Context::from_waker(&noop()))
             .is_ready());
+    }
+
+    #[test]
+    fn gate_admits_one_holder_and_wakes_waiters_on_release() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let gate = Gate::default();
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        let Poll::Ready(permit) = gate.poll_acquire(&mut cx) else {
+            panic!("a free gate must be taken at once");
+        };
+        assert!(gate.poll_acquire(&mut cx).is_pending());
+        assert!(gate.poll_acquire(&mut cx).is_pending());
+        assert_eq!(count.0.load(Ordering::SeqCst), 0);
+        drop(permit);
+        // One registration despite two polls with the same waker.
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(gate.poll_acquire(&mut cx).is_ready());
     }
 
     #[test]

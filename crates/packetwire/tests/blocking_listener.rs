@@ -239,7 +239,6 @@ bounded_tests! {
     }
 
     fn unix_abstract_listener_and_named_peers() {
-        use std::os::linux::net::SocketAddrExt;
         let name = unique_name("listener");
         let listener = UnixListenerOptions::new().limit(32).bind(&name)?;
         assert_eq!(listener.local_addrs().len(), 1);

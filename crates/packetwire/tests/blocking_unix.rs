@@ -29,7 +29,6 @@ bounded_tests! {
     }
 
     fn connect_by_abstract_name() {
-        use std::os::linux::net::SocketAddrExt;
         let name = unique_name("abstract");
         let listener = UnixListener::bind(&name)?;
         assert_eq!(
@@ -51,7 +50,6 @@ bounded_tests! {
     }
 
     fn connect_with_a_local_path() {
-        use std::os::linux::net::SocketAddrExt;
         let server_name = unique_name("server");
         let client_name = unique_name("client");
         let listener = UnixListener::bind(&server_name)?;

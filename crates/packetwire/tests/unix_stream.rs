@@ -40,7 +40,6 @@ runtime_tests! {
     }
 
     async fn connect_by_abstract_name(rt) {
-        use std::os::linux::net::SocketAddrExt;
         let name = unique_name("abstract");
         let listener = UnixListener::bind(&name).await?;
         assert_eq!(listener.local_addr().as_abstract_name(), Some(&name.as_bytes()[1..]));

@@ -7,6 +7,13 @@
 //! | adopt | [`TcpStream::from_std`] | [`UnixStream::from_std`] |
 //! | listen | [`TcpListener`], [`TcpListenerOptions`] | [`UnixListener`], [`UnixListenerOptions`] |
 //!
+//! | | UDP | Unix datagram |
+//! |---|---|---|
+//! | socket | [`UdpSocket`] | [`UnixDatagram`] |
+//! | open | [`UdpSocket::bind`], [`UdpSocket::connect`], [`UdpSocketOptions`] | [`UnixDatagram::bind`], [`UnixDatagram::connect`], [`UnixDatagram::pair`], [`UnixDatagramOptions`] |
+//! | adopt | [`UdpSocket::from_std`] | [`UnixDatagram::from_std`] |
+//! | iterate | [`UdpSocket::incoming`] → [`Incoming`] | [`UnixDatagram::incoming`] → [`Incoming`] |
+//!
 //! The methods, options, errors and rules are those of the async types: `receive(max)`,
 //! `receive_exactly(n)`, `receive_until(separator)` and `receive_line()` over the same
 //! sans-IO buffer ([`packetwire_proto::ReceiveBuffer`], 64 KiB limit by default,
@@ -60,20 +67,32 @@
 //! two halves of a stream work at the same time from two threads, and a listener waits on all
 //! its sockets at once.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod datagram;
 mod listener;
 mod stream;
 mod tcp;
 mod tcp_listener;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod udp;
 mod unix;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod unix_datagram;
 mod unix_listener;
 pub(crate) mod wait;
 
 pub use crate::net::{AdoptError, ConnectError, ReceiveError, SendError};
 pub use crate::socket::{StaleSocketPolicy, ACCEPT_BACKOFF, DEFAULT_BACKLOG};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use datagram::Incoming;
 pub use stream::{ReadHalf, WriteHalf};
 pub use tcp::{TcpConnectOptions, TcpStream};
 pub use tcp_listener::{TcpListener, TcpListenerOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use udp::{UdpSocket, UdpSocketOptions};
 pub use unix::{socketpair, UnixConnectOptions, UnixStream};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_datagram::{UnixDatagram, UnixDatagramOptions};
 pub use unix_listener::{UnixListener, UnixListenerOptions};
 
 #[cfg(test)]

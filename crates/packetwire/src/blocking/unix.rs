@@ -1,9 +1,9 @@
 //! Blocking Unix stream sockets: connect by path or abstract name, adopt, or make a pair; on
 //! Linux, peer credentials and descriptor passing.
 
+use crate::unix::UnixSocketAddress;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -74,13 +74,13 @@ impl UnixStream {
     }
 
     /// The local address (often unnamed for a client).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sys::std_from_sockaddr(&sys::sock(self).local_addr()?)
+    pub fn local_addr(&self) -> io::Result<UnixSocketAddress> {
+        crate::os::unix_local_address(self.as_fd())
     }
 
     /// The peer's address (often unnamed for a client seen by a server).
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        sys::std_from_sockaddr(&sys::sock(self).peer_addr()?)
+    pub fn peer_addr(&self) -> io::Result<UnixSocketAddress> {
+        crate::os::unix_peer_address(self.as_fd())
     }
 
     /// Typed socket options (buffer sizes, `SO_PASSCRED` through
@@ -269,9 +269,9 @@ impl UnixConnectOptions {
         self.connect_sockaddr(&addr)
     }
 
-    /// Connects to a standard Unix socket address (path or abstract name).
-    pub fn connect_addr(&self, addr: &SocketAddr) -> Result<UnixStream, ConnectError> {
-        let addr = sys::sockaddr_from_std(addr)?;
+    /// Connects to a Unix socket address (path or abstract name).
+    pub fn connect_addr(&self, addr: &UnixSocketAddress) -> Result<UnixStream, ConnectError> {
+        let addr = sys::sockaddr_from_std(&addr.to_std().map_err(io::Error::from)?)?;
         self.connect_sockaddr(&addr)
     }
 

@@ -1,9 +1,9 @@
 //! Blocking Unix stream listeners: bind a path or abstract name, handle stale socket files,
 //! remove the file on drop only if it is still ours.
 
+use crate::unix::UnixSocketAddress;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
@@ -43,7 +43,7 @@ use crate::socket::sys;
 #[derive(Debug)]
 pub struct UnixListener {
     listening: Listening,
-    addr: SocketAddr,
+    addr: UnixSocketAddress,
     /// The socket file we bound: dropping it removes the file if it is still ours.
     _file: Option<SocketFile>,
     limit: usize,
@@ -62,7 +62,7 @@ impl UnixListener {
         let fd = OwnedFd::from(listener);
         check_unix_stream_socket(fd.as_fd())?;
         check_listening(fd.as_fd())?;
-        let addr = sys::std_from_sockaddr(&sys::sock(&fd).local_addr()?)?;
+        let addr = crate::os::unix_local_address(fd.as_fd())?;
         sys::set_nonblocking(fd.as_fd())?;
         Ok(Self {
             listening: Listening::new(vec![fd]),
@@ -74,13 +74,13 @@ impl UnixListener {
     }
 
     /// The address listened on.
-    pub fn local_addr(&self) -> &SocketAddr {
+    pub fn local_addr(&self) -> &UnixSocketAddress {
         &self.addr
     }
 
     /// The address listened on, as a one-element slice: the same shape as
     /// [`TcpListener::local_addrs`](super::TcpListener::local_addrs).
-    pub fn local_addrs(&self) -> &[SocketAddr] {
+    pub fn local_addrs(&self) -> &[UnixSocketAddress] {
         std::slice::from_ref(&self.addr)
     }
 
@@ -92,17 +92,20 @@ impl UnixListener {
 
     /// Accepts the next connection within the accept timeout, with the same resilience as
     /// [`TcpListener::accept`](super::TcpListener::accept).
-    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+    pub fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddress)> {
         self.accept_within(self.timeout)
     }
 
     /// [`accept`](Self::accept) within `timeout` instead of the accept timeout (`None`: no
     /// limit).
-    pub fn accept_within(&self, timeout: Option<Duration>) -> io::Result<(UnixStream, SocketAddr)> {
+    pub fn accept_within(
+        &self,
+        timeout: Option<Duration>,
+    ) -> io::Result<(UnixStream, UnixSocketAddress)> {
         let Some((fd, addr)) = self.listening.accept(wait::deadline(timeout), |_| Ok(()))? else {
             return Err(accept_timed_out());
         };
-        let peer = unix_peer(addr)?;
+        let peer = UnixSocketAddress::from(unix_peer(addr)?);
         Ok((UnixStream::from_fd(fd, self.limit), peer))
     }
 

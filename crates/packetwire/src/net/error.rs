@@ -43,11 +43,39 @@ pub enum ReceiveError {
     /// `*_within` methods; async code cancels with its runtime's timeout instead). Nothing was
     /// consumed: the bytes received so far stay buffered, and a later call reads them.
     TimedOut,
+    /// The ancillary data of a `receive_with_ancillary` did not fit in the
+    /// [`SocketAncillary`](crate::unix::SocketAncillary) control buffer (`MSG_CTRUNC`). The
+    /// descriptors that arrived were closed, and the bytes that came with them are lost: treat
+    /// the connection as broken.
+    ControlTruncated {
+        /// The size of the control buffer that was too small.
+        capacity: usize,
+        /// How many received descriptors were closed.
+        fds_closed: usize,
+    },
     /// The system call failed (connection reset, ...).
     Io(io::Error),
 }
 
 impl ReceiveError {
+    /// From an error that crossed the runtime seam from a `recvmsg`: a control-buffer
+    /// truncation gets its own variant back.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) fn from_recvmsg(error: io::Error) -> Self {
+        use crate::os::RecvError;
+        match RecvError::from(error) {
+            RecvError::ControlTruncated {
+                capacity,
+                fds_closed,
+            } => Self::ControlTruncated {
+                capacity,
+                fds_closed,
+            },
+            RecvError::Io(e) => Self::Io(e),
+            other => Self::Io(other.into()),
+        }
+    }
+
     /// Whether the peer closed its side: [`EndOfStream`](Self::EndOfStream) or
     /// [`IncompleteRead`](Self::IncompleteRead).
     pub fn is_end_of_stream(&self) -> bool {
@@ -80,6 +108,14 @@ impl fmt::Display for ReceiveError {
                 "separator not found within the buffer limit ({consumed} bytes, limit {limit})"
             ),
             Self::TimedOut => f.write_str("receive timed out"),
+            Self::ControlTruncated {
+                capacity,
+                fds_closed,
+            } => write!(
+                f,
+                "ancillary data larger than the {capacity}-byte control buffer \
+                 ({fds_closed} received descriptors closed, their bytes lost)"
+            ),
             Self::Io(e) => write!(f, "receive failed: {e}"),
         }
     }
@@ -121,7 +157,9 @@ impl From<ReceiveError> for io::Error {
             e @ (ReceiveError::EndOfStream | ReceiveError::IncompleteRead { .. }) => {
                 io::Error::new(io::ErrorKind::UnexpectedEof, e)
             }
-            e @ ReceiveError::LimitOverrun { .. } => io::Error::new(io::ErrorKind::InvalidData, e),
+            e @ (ReceiveError::LimitOverrun { .. } | ReceiveError::ControlTruncated { .. }) => {
+                io::Error::new(io::ErrorKind::InvalidData, e)
+            }
             e @ ReceiveError::TimedOut => io::Error::new(io::ErrorKind::TimedOut, e),
         }
     }
@@ -357,5 +395,111 @@ impl From<AdoptError> for io::Error {
             | AdoptError::NotListening => io::ErrorKind::InvalidInput,
         };
         io::Error::new(kind, error)
+    }
+}
+
+/// Why a datagram receive (`receive`, `receive_from`, `receive_with_ancillary`, and the items
+/// of `incoming()`) returned no datagram, in the async ([`crate::net`]) and blocking
+/// ([`crate::blocking`]) shells alike.
+///
+/// Only [`Io`](Self::Io) can mean the socket is broken; after the other variants, the socket
+/// goes on and the next receive reads the next datagram.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum DatagramReceiveError {
+    /// The datagram was larger than the receive buffer (`max_datagram_size`, 64 KiB by
+    /// default). It was discarded whole: nothing of it is returned, never a cut datagram.
+    Truncated {
+        /// The size of the receive buffer that was too small.
+        buffer_len: usize,
+    },
+    /// The ancillary data did not fit in the [`SocketAncillary`](crate::unix::SocketAncillary)
+    /// control buffer (`MSG_CTRUNC`). The datagram is dropped, and the descriptors that did
+    /// arrive were closed.
+    ControlTruncated {
+        /// The size of the control buffer that was too small.
+        capacity: usize,
+        /// How many received descriptors were closed.
+        fds_closed: usize,
+    },
+    /// The receive timeout of a blocking socket elapsed (async sockets leave timeouts to the
+    /// caller: [`runtime::timeout`](crate::runtime::timeout)).
+    TimedOut,
+    /// The system call failed. On a connected socket, an ICMP "port unreachable" for an
+    /// earlier datagram is reported here as [`io::ErrorKind::ConnectionRefused`].
+    Io(io::Error),
+}
+
+impl DatagramReceiveError {
+    /// The [`io::ErrorKind`] this error converts to.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Self::Truncated { .. } | Self::ControlTruncated { .. } => io::ErrorKind::InvalidData,
+            Self::TimedOut => io::ErrorKind::TimedOut,
+            Self::Io(e) => e.kind(),
+        }
+    }
+}
+
+impl fmt::Display for DatagramReceiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated { buffer_len } => write!(
+                f,
+                "datagram larger than the {buffer_len}-byte receive buffer (discarded)"
+            ),
+            Self::ControlTruncated {
+                capacity,
+                fds_closed,
+            } => write!(
+                f,
+                "ancillary data larger than the {capacity}-byte control buffer \
+                 (datagram dropped, {fds_closed} received descriptors closed)"
+            ),
+            Self::TimedOut => f.write_str("receive timed out"),
+            Self::Io(e) => write!(f, "receive failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DatagramReceiveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for DatagramReceiveError {
+    fn from(error: io::Error) -> Self {
+        Self::Io(error)
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl From<crate::os::RecvError> for DatagramReceiveError {
+    fn from(error: crate::os::RecvError) -> Self {
+        use crate::os::RecvError;
+        match error {
+            RecvError::DatagramTruncated { buffer_len } => Self::Truncated { buffer_len },
+            RecvError::ControlTruncated {
+                capacity,
+                fds_closed,
+            } => Self::ControlTruncated {
+                capacity,
+                fds_closed,
+            },
+            RecvError::Io(e) => Self::Io(e),
+        }
+    }
+}
+
+impl From<DatagramReceiveError> for io::Error {
+    fn from(error: DatagramReceiveError) -> Self {
+        match error {
+            DatagramReceiveError::Io(e) => e,
+            e => io::Error::new(e.kind(), e),
+        }
     }
 }

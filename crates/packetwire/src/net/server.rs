@@ -105,7 +105,8 @@ pub struct StreamServer<A> {
 pub type TcpServer = StreamServer<std::net::SocketAddr>;
 
 /// A server over Unix stream sockets.
-pub type UnixServer = StreamServer<std::os::unix::net::SocketAddr>;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub type UnixServer = StreamServer<crate::unix::UnixSocketAddress>;
 
 impl<A: fmt::Debug> fmt::Debug for StreamServer<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

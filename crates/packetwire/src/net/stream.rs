@@ -111,6 +111,35 @@ impl ReadCore {
         self.receive_request(Request::Until(separator)).await
     }
 
+    /// One `recvmsg` with ancillary data, unless bytes are buffered already: those are
+    /// returned first, without a system call and without ancillary data (a plain read took
+    /// them, and the kernel discarded whatever descriptors came with them).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) async fn receive_with_ancillary(
+        &mut self,
+        max: usize,
+        ancillary: &mut crate::unix::SocketAncillary<'_>,
+    ) -> Result<Bytes, ReceiveError> {
+        if let Some(bytes) = self.buffer.take_up_to(max)? {
+            return Ok(bytes);
+        }
+        let max = max.clamp(1, crate::socket::stream::MAX_READ_SIZE);
+        let Self { shared, buffer } = self;
+        poll_fn(|cx| {
+            shared.io.poll_read_with(cx, &mut |fd| {
+                buffer.fill_with(max, |room| {
+                    crate::os::recv_with_ancillary(fd, room, ancillary)
+                        .map(|meta| meta.len)
+                        .map_err(io::Error::from)
+                })
+            })
+        })
+        .await
+        .map_err(ReceiveError::from_recvmsg)?;
+        // Empty after a read of zero bytes: the end of the stream.
+        Ok(self.buffer.take_up_to(max)?.unwrap_or_default())
+    }
+
     /// `AsyncRead`: the buffer first, then the descriptor straight into `out`.
     #[cfg_attr(not(any(feature = "tokio", feature = "smol")), allow(dead_code))]
     pub(crate) fn poll_read_into(
@@ -190,6 +219,28 @@ impl WriteCore {
             sent += n;
         }
         Ok(())
+    }
+
+    /// Sends all of `data`, `ancillary` with its first byte (one `sendmsg`), the rest
+    /// without.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) async fn send_all_with_ancillary(
+        &mut self,
+        data: &[u8],
+        ancillary: &crate::unix::SocketAncillary<'_>,
+    ) -> Result<(), SendError> {
+        self.check_open()?;
+        let bufs = [IoSlice::new(data)];
+        let first = poll_fn(|cx| {
+            self.shared.io.poll_write_with(cx, &mut |fd| {
+                crate::os::send_with_ancillary(fd, &bufs, ancillary, None)
+            })
+        })
+        .await?;
+        if first == 0 && !data.is_empty() {
+            return Err(io::Error::from(io::ErrorKind::WriteZero).into());
+        }
+        self.send_all(&data[first..]).await
     }
 
     pub(crate) async fn send_all_vectored(

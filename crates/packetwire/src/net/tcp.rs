@@ -112,6 +112,13 @@ impl TcpStream {
         inet_addr(sys::sock(self).peer_addr()?)
     }
 
+    /// The socket's options: `TCP_NODELAY`, keep-alive, linger, buffer sizes, ...
+    /// (EasyNetwork's socket proxy).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub fn socket_options(&self) -> crate::sockopt::SocketOptions<'_> {
+        crate::sockopt::SocketOptions::new(self)
+    }
+
     /// The runtime the stream is registered with.
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         self.read.runtime()

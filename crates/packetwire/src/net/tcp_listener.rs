@@ -91,6 +91,17 @@ impl TcpListener {
         self.listening.fds()
     }
 
+    /// The options of each listening socket, in the order of
+    /// [`local_addrs`](Self::local_addrs).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub fn socket_options(&self) -> Vec<crate::sockopt::SocketOptions<'_>> {
+        self.listening
+            .fds()
+            .into_iter()
+            .map(crate::sockopt::SocketOptions::from_fd)
+            .collect()
+    }
+
     /// The runtime the listener is registered with.
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.listening.runtime

@@ -2,7 +2,6 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,15 +9,18 @@ use std::time::Duration;
 use packetwire_proto::DEFAULT_LIMIT;
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use super::error::{AdoptError, ConnectError};
+use super::error::{AdoptError, ConnectError, ReceiveError, SendError};
 use super::stream::{
     fd_io_methods, halves, impl_async_read, impl_async_write, receive_methods, send_eof_method,
     send_methods, ReadHalf, Shared, WriteHalf,
 };
+use crate::os;
 use crate::runtime::{self, AsyncFdIo, Runtime};
 use crate::socket::adopt::{check_connected, check_unix_stream_socket};
 use crate::socket::connect::{self as connecting, ConnectStep};
 use crate::socket::sys::{self, FdKind};
+use crate::sockopt::SocketOptions;
+use crate::unix::{Credentials, SocketAncillary, UnixSocketAddress};
 
 /// A connected Unix stream socket, with the same vocabulary as
 /// [`TcpStream`](crate::net::TcpStream).
@@ -79,14 +81,100 @@ impl UnixStream {
         Self { read, write }
     }
 
-    /// The local address (often unnamed for a client).
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        sys::std_from_sockaddr(&sys::sock(self).local_addr()?)
+    /// The local address ([`Unnamed`](UnixSocketAddress::Unnamed) for a client that did not
+    /// bind).
+    pub fn local_addr(&self) -> io::Result<UnixSocketAddress> {
+        os::unix_local_address(self.as_fd())
     }
 
-    /// The peer's address (often unnamed for a client seen by a server).
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        sys::std_from_sockaddr(&sys::sock(self).peer_addr()?)
+    /// The peer's address (often [`Unnamed`](UnixSocketAddress::Unnamed) for a client seen
+    /// by a server).
+    pub fn peer_addr(&self) -> io::Result<UnixSocketAddress> {
+        os::unix_peer_address(self.as_fd())
+    }
+
+    /// Sends all of `data`, with `ancillary` (descriptors, credentials) attached to its first
+    /// byte: one `sendmsg` carries them, the rest of `data` follows without. `data` must not
+    /// be empty when there is ancillary data ([`io::ErrorKind::InvalidInput`]). The
+    /// descriptors stay open here; the peer receives duplicates.
+    ///
+    /// The peer must read that first byte with
+    /// [`receive_with_ancillary`](Self::receive_with_ancillary) (or another `recvmsg` asking
+    /// for control data): a plain read makes the kernel close the descriptors. Linux never
+    /// returns the bytes of two descriptor-carrying sends in one read, so sending a message
+    /// per call and receiving it with one `receive_with_ancillary` keeps them together. Not
+    /// cancel-safe, like [`send_all`](Self::send_all).
+    ///
+    /// ```
+    /// # #[cfg(feature = "tokio")]
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use packetwire::unix::SocketAncillary;
+    ///
+    /// let (mut a, mut b) = packetwire::net::socketpair()?;
+    /// let (_reader, writer) = packetwire::os::pipe()?;
+    /// let mut out = SocketAncillary::new();
+    /// out.add_fd(&writer);
+    /// a.send_with_ancillary(b"take this pipe", &out).await?;
+    ///
+    /// let mut anc = SocketAncillary::new();
+    /// let data = b.receive_with_ancillary(1024, &mut anc).await?;
+    /// assert_eq!(data, "take this pipe");
+    /// assert_eq!(anc.take_fds().len(), 1);
+    /// # Ok::<_, Box<dyn std::error::Error>>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn send_with_ancillary(
+        &mut self,
+        data: &[u8],
+        ancillary: &SocketAncillary<'_>,
+    ) -> Result<(), SendError> {
+        self.write
+            .core
+            .send_all_with_ancillary(data, ancillary)
+            .await
+    }
+
+    /// Receives up to `max` bytes with one `recvmsg`, appending the ancillary data that came
+    /// with them (descriptors, and credentials with [`set_passcred`](Self::set_passcred)) to
+    /// `ancillary`.
+    ///
+    /// **Buffered bytes come first.** If earlier calls (`receive_until`, `receive_exactly`,
+    /// `AsyncRead`, ...) left bytes in the stream's buffer, they are returned (up to `max`)
+    /// without a system call, and `ancillary` is not touched: those bytes were taken by a
+    /// plain read, and the kernel closed whatever descriptors came with them. Check
+    /// [`buffered`](Self::buffered) to tell; call again to reach the socket.
+    ///
+    /// Returns [`ReceiveError::EndOfStream`] once the peer closed its side, and
+    /// [`ReceiveError::ControlTruncated`] when the control data did not fit in
+    /// [`ancillary.recv_capacity()`](SocketAncillary::recv_capacity) (the descriptors that
+    /// arrived are closed; the connection should be dropped). Cancel-safe.
+    pub async fn receive_with_ancillary(
+        &mut self,
+        max: usize,
+        ancillary: &mut SocketAncillary<'_>,
+    ) -> Result<bytes::Bytes, ReceiveError> {
+        self.read.core.receive_with_ancillary(max, ancillary).await
+    }
+
+    /// The credentials of the peer process from when it connected (`SO_PEERCRED`).
+    pub fn peer_credentials(&self) -> io::Result<Credentials> {
+        os::peer_credentials(self.as_fd())
+    }
+
+    /// Enables or disables receiving the sender's credentials with the data
+    /// (`SO_PASSCRED`), in [`receive_with_ancillary`](Self::receive_with_ancillary).
+    pub fn set_passcred(&self, enable: bool) -> io::Result<()> {
+        os::set_passcred(self.as_fd(), enable)
+    }
+
+    /// Whether `SO_PASSCRED` is on.
+    pub fn passcred(&self) -> io::Result<bool> {
+        os::passcred(self.as_fd())
+    }
+
+    /// The socket's options (buffer sizes, ...).
+    pub fn socket_options(&self) -> SocketOptions<'_> {
+        SocketOptions::new(self)
     }
 
     /// The runtime the stream is registered with.
@@ -216,9 +304,10 @@ impl UnixConnectOptions {
         self.connect_sockaddr(addr).await
     }
 
-    /// Connects to a standard Unix socket address (path or abstract name).
-    pub async fn connect_addr(&self, addr: &SocketAddr) -> Result<UnixStream, ConnectError> {
-        let addr = sys::sockaddr_from_std(addr)?;
+    /// Connects to a Unix socket address (path or abstract name; an unnamed address is an
+    /// [`io::ErrorKind::InvalidInput`] error).
+    pub async fn connect_addr(&self, addr: &UnixSocketAddress) -> Result<UnixStream, ConnectError> {
+        let addr = sys::sockaddr_from_std(&addr.to_std().map_err(io::Error::from)?)?;
         self.connect_sockaddr(addr).await
     }
 

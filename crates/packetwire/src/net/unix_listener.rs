@@ -4,8 +4,10 @@
 use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::net::SocketAddr;
 use std::path::Path;
+
+use crate::sockopt::SocketOptions;
+use crate::unix::UnixSocketAddress;
 use std::sync::Arc;
 
 use packetwire_proto::DEFAULT_LIMIT;
@@ -48,7 +50,7 @@ use crate::socket::sys;
 #[derive(Debug)]
 pub struct UnixListener {
     listening: Listening,
-    addr: SocketAddr,
+    addr: UnixSocketAddress,
     /// The socket file we bound: dropping it removes the file if it is still ours.
     _file: Option<SocketFile>,
     limit: usize,
@@ -74,7 +76,7 @@ impl UnixListener {
         let fd = OwnedFd::from(listener);
         check_unix_stream_socket(fd.as_fd())?;
         check_listening(fd.as_fd())?;
-        let addr = sys::std_from_sockaddr(&sys::sock(&fd).local_addr()?)?;
+        let addr = crate::os::unix_local_address(fd.as_fd())?;
         sys::set_nonblocking(fd.as_fd())?;
         let io = runtime.register(fd)?;
         Ok(Self {
@@ -86,14 +88,19 @@ impl UnixListener {
     }
 
     /// The address listened on.
-    pub fn local_addr(&self) -> &SocketAddr {
+    pub fn local_addr(&self) -> &UnixSocketAddress {
         &self.addr
     }
 
     /// The address listened on, as a one-element slice: the same shape as
     /// [`TcpListener::local_addrs`](crate::net::TcpListener::local_addrs).
-    pub fn local_addrs(&self) -> &[SocketAddr] {
+    pub fn local_addrs(&self) -> &[UnixSocketAddress] {
         std::slice::from_ref(&self.addr)
+    }
+
+    /// The listening socket's options.
+    pub fn socket_options(&self) -> SocketOptions<'_> {
+        SocketOptions::from_fd(self.listening.fds()[0])
     }
 
     /// The listening socket, as a one-element list (asyncio's `Server.sockets`).
@@ -108,16 +115,16 @@ impl UnixListener {
 
     /// Accepts the next connection, with the same resilience as
     /// [`TcpListener::accept`](crate::net::TcpListener::accept). Cancel-safe.
-    pub async fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+    pub async fn accept(&self) -> io::Result<(UnixStream, UnixSocketAddress)> {
         let (io, addr) = self.listening.accept(|_| Ok(())).await?;
-        let peer = unix_peer(addr)?;
+        let peer = UnixSocketAddress::from(unix_peer(addr)?);
         let stream =
             UnixStream::from_registered(io, Arc::clone(&self.listening.runtime), self.limit);
         Ok((stream, peer))
     }
 
     /// Runs `handler` on its own task for each accepted connection; see [`StreamServer`].
-    pub fn serve<F, Fut>(self, handler: F) -> StreamServer<SocketAddr>
+    pub fn serve<F, Fut>(self, handler: F) -> StreamServer<UnixSocketAddress>
     where
         F: Fn(UnixStream) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,

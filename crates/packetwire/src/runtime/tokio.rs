@@ -67,7 +67,21 @@ impl Runtime for TokioRuntime {
         // close or swap its descriptor behind the reactor's back. `OwnedFd` cannot: it owns
         // one descriptor, for its whole life, and the `AsyncFd` owns it. So the contract of
         // the unsafe `AsyncFd::register` holds, and this crate stays free of `unsafe`.
+        //
+        // Priority interest too: tokio wakes readers on `EPOLLIN` or `EPOLLPRI`, never on
+        // `EPOLLERR` alone, so a socket error reported only as `EPOLLERR` (an ICMP "port
+        // unreachable" on a connected UDP socket) would leave a pending receive asleep. The
+        // datagram sockets set `SO_SELECT_ERR_QUEUE`, which adds `EPOLLPRI` to such errors.
         #[allow(deprecated)]
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let inner = AsyncFd::with_interest(
+            fd,
+            tokio::io::Interest::READABLE
+                | tokio::io::Interest::WRITABLE
+                | tokio::io::Interest::PRIORITY,
+        )?;
+        #[allow(deprecated)]
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
         let inner = AsyncFd::new(fd)?;
         Ok(Box::new(TokioFd { inner }))
     }

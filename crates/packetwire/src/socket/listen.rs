@@ -131,7 +131,7 @@ pub(crate) struct UnixBound {
     /// The socket, non-blocking.
     pub(crate) socket: Socket,
     /// The address it listens on.
-    pub(crate) addr: std::os::unix::net::SocketAddr,
+    pub(crate) addr: crate::unix::UnixSocketAddress,
     /// Its file (none for an abstract name): removed when dropped, if still ours.
     pub(crate) file: Option<SocketFile>,
 }
@@ -170,7 +170,7 @@ pub(crate) fn unix_listener(
         std::fs::set_permissions(file_path, std::fs::Permissions::from_mode(mode))?;
     }
     socket.listen(backlog(backlog_len))?;
-    let addr = sys::std_from_sockaddr(&socket.local_addr()?)?;
+    let addr = crate::os::unix_local_address(std::os::fd::AsFd::as_fd(&socket))?;
     Ok(UnixBound { socket, addr, file })
 }
 

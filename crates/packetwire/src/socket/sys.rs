@@ -180,27 +180,6 @@ pub(crate) fn sockaddr_from_std(addr: &std::os::unix::net::SocketAddr) -> io::Re
     ))
 }
 
-/// The standard Unix socket address for a socket2 address.
-pub(crate) fn std_from_sockaddr(addr: &SockAddr) -> io::Result<std::os::unix::net::SocketAddr> {
-    use std::os::unix::net::SocketAddr;
-    if !addr.is_unix() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "not a Unix socket address",
-        ));
-    }
-    if let Some(path) = addr.as_pathname() {
-        return SocketAddr::from_pathname(path);
-    }
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    if let Some(name) = addr.as_abstract_namespace().filter(|name| !name.is_empty()) {
-        use std::os::linux::net::SocketAddrExt;
-        return SocketAddr::from_abstract_name(name);
-    }
-    // An empty path is the unnamed address.
-    SocketAddr::from_pathname("")
-}
-
 /// A short description of a socket's type, for error messages.
 pub(crate) fn describe_type(ty: socket2::Type) -> String {
     match ty {
@@ -259,17 +238,16 @@ mod tests {
     #[test]
     fn unix_addresses_round_trip() {
         let path = unix_sockaddr(Path::new("/tmp/some.sock")).unwrap();
-        let std = std_from_sockaddr(&path).unwrap();
-        assert_eq!(std.as_pathname(), Some(Path::new("/tmp/some.sock")));
+        assert_eq!(path.as_pathname(), Some(Path::new("/tmp/some.sock")));
+        let std = std::os::unix::net::SocketAddr::from_pathname("/tmp/some.sock").unwrap();
         assert!(sockaddr_from_std(&std).unwrap().as_pathname().is_some());
 
         let name = unix_sockaddr(Path::new("@hidden")).unwrap();
         assert_eq!(name.as_abstract_namespace(), Some(&b"hidden"[..]));
-        let std = std_from_sockaddr(&name).unwrap();
-        {
+        let std = {
             use std::os::linux::net::SocketAddrExt;
-            assert_eq!(std.as_abstract_name(), Some(&b"hidden"[..]));
-        }
+            std::os::unix::net::SocketAddr::from_abstract_name(b"hidden").unwrap()
+        };
         assert_eq!(
             sockaddr_from_std(&std).unwrap().as_abstract_namespace(),
             Some(&b"hidden"[..])

@@ -20,9 +20,6 @@ use super::config::{StreamSettings, TlsAcceptor, TlsConnector};
 use super::error::{TlsConnectError, TlsHandshakeError};
 use crate::net::{ConnectError, ReceiveError, SendError};
 
-/// The most plaintext one fill asks for.
-const MAX_READ_SIZE: usize = 256 * 1024;
-
 /// Gathered sends are copied into chunks of the largest TLS record.
 const COALESCE_SIZE: usize = 16 * 1024;
 
@@ -284,7 +281,7 @@ impl BlockingTlsStream {
     }
 
     fn fill(&mut self, max: usize) -> Result<(), ReceiveError> {
-        let max = max.clamp(1, MAX_READ_SIZE);
+        let max = max.clamp(1, crate::socket::stream::MAX_READ_SIZE);
         let Self {
             stream,
             buffer,

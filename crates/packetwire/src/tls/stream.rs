@@ -25,9 +25,6 @@ use super::config::StreamSettings;
 use crate::net::{ReadHalf, ReceiveError, SendError, TcpStream};
 use crate::runtime::{self, Runtime};
 
-/// The most plaintext one fill asks for.
-const MAX_READ_SIZE: usize = 256 * 1024;
-
 /// Gathered sends are copied into chunks of this size (the largest TLS record), so that many
 /// small buffers do not each become a record.
 const COALESCE_SIZE: usize = 16 * 1024;
@@ -149,7 +146,7 @@ impl TlsCore {
 
     /// Reads plaintext once into the buffer (zero bytes: end of stream).
     fn poll_fill(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<io::Result<usize>> {
-        let max = max.clamp(1, MAX_READ_SIZE);
+        let max = max.clamp(1, crate::socket::stream::MAX_READ_SIZE);
         let Self {
             tls,
             buffer,
