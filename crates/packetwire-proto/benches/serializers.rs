@@ -156,7 +156,10 @@ fn binary(c: &mut Criterion) {
         c,
         "msgpack",
         &MsgpackSerializer::<Document>::new(),
-        |d, out| d.serialize(&mut rmp_serde::Serializer::new(out).with_struct_map()).unwrap(),
+        |d, out| {
+            d.serialize(&mut rmp_serde::Serializer::new(out).with_struct_map())
+                .unwrap()
+        },
         |b| rmp_serde::from_slice(b).unwrap(),
     );
     pair(

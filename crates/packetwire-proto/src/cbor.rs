@@ -2,14 +2,18 @@
 
 use std::marker::PhantomData;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{DeserializeError, SerializeError};
-use crate::item_scan::{check_datagram, Format, ItemScanner, Parsed, Token, MAX_DEPTH};
-use crate::serializer::{rollback_on_error, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
+use crate::item_scan::{check_datagram, Format, ItemScanner, MAX_DEPTH};
+use crate::serializer::{
+    rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
+};
 use crate::value::Value;
+
+mod encode;
 
 /// CBOR packets of type `T` (any serde type; [`Value`] by default), encoded with ciborium.
 ///
@@ -123,82 +127,10 @@ impl<T> CborSerializer<T> {
 
 impl<T: Serialize> CborSerializer<T> {
     fn write(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
-        let start = dst.len();
-        ciborium::into_writer(packet, dst.writer())
-            .map_err(|e| SerializeError::with_source("cannot encode packet as CBOR", e))?;
-        if let Some(rewritten) = python_floats(&dst[start..]) {
-            dst.truncate(start);
-            dst.extend_from_slice(&rewritten);
-        }
-        Ok(())
-    }
-}
-
-/// Rewrites the floats of ciborium's output (which picks the shortest exact width) as cbor2
-/// writes them: finite values as doubles, NaN as `F9 7E 00`, infinities as `F9 7C 00` and
-/// `F9 FC 00`. Returns `None` when nothing changes.
-///
-/// CBOR containers count items, not bytes, so widening a float in place keeps the rest valid.
-fn python_floats(encoded: &[u8]) -> Option<Vec<u8>> {
-    let mut out: Option<Vec<u8>> = None;
-    let mut copied = 0;
-    let mut pos = 0;
-    while pos < encoded.len() {
-        let rest = encoded.get(pos..)?;
-        let Parsed::Header { len, token } = Format::Cbor.header(rest) else {
-            return None;
-        };
-        let payload = match token {
-            Token::Scalar { payload, .. } => usize::try_from(payload).ok()?,
-            _ => 0,
-        };
-        let end = pos.checked_add(len)?.checked_add(payload)?;
-        let value = match (rest.first(), encoded.get(pos + 1..end)) {
-            (Some(0xf9), Some(&[a, b])) => Some(f16_to_f64(u16::from_be_bytes([a, b]))),
-            (Some(0xfa), Some(&[a, b, c, d])) => Some(f64::from(f32::from_be_bytes([a, b, c, d]))),
-            (Some(0xfb), Some(bytes)) => <[u8; 8]>::try_from(bytes).ok().map(f64::from_be_bytes),
-            _ => None,
-        };
-        if let Some(value) = value {
-            let mut want = [0u8; 9];
-            let want = if value.is_nan() {
-                &[0xf9, 0x7e, 0x00][..]
-            } else if value.is_infinite() {
-                if value > 0.0 {
-                    &[0xf9, 0x7c, 0x00][..]
-                } else {
-                    &[0xf9, 0xfc, 0x00][..]
-                }
-            } else {
-                want[0] = 0xfb;
-                want[1..].copy_from_slice(&value.to_be_bytes());
-                &want[..]
-            };
-            let have = encoded.get(pos..end)?;
-            if want != have {
-                let out = out.get_or_insert_with(|| Vec::with_capacity(encoded.len() + 16));
-                out.extend_from_slice(encoded.get(copied..pos)?);
-                out.extend_from_slice(want);
-                copied = end;
-            }
-        }
-        pos = end;
-    }
-    let mut out = out?;
-    out.extend_from_slice(encoded.get(copied..)?);
-    Some(out)
-}
-
-/// Converts an IEEE 754 half-precision float.
-fn f16_to_f64(bits: u16) -> f64 {
-    let sign = if bits & 0x8000 == 0 { 1.0 } else { -1.0 };
-    let exponent = i32::from((bits >> 10) & 0x1f);
-    let fraction = f64::from(bits & 0x3ff);
-    match exponent {
-        0 => sign * fraction * 2f64.powi(-24),
-        31 if fraction == 0.0 => sign * f64::INFINITY,
-        31 => f64::NAN,
-        _ => sign * (1.0 + fraction / 1024.0) * 2f64.powi(exponent - 15),
+        write_via_scratch(dst, |out| {
+            encode::encode(packet, out)
+                .map_err(|e| SerializeError::with_source("cannot encode packet as CBOR", e))
+        })
     }
 }
 
@@ -272,9 +204,83 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for CborSerializer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::item_scan::{Parsed, Token};
     use crate::DeserializeErrorKind;
     use proptest::prelude::*;
     use serde::Deserialize;
+
+    /// The rewriting the encoder did before it fixed floats in the same pass, kept as a test oracle:
+    /// rewrites the floats of ciborium's output (which picks the shortest exact width) as cbor2
+    /// writes them: finite values as doubles, NaN as `F9 7E 00`, infinities as `F9 7C 00` and
+    /// `F9 FC 00`. Returns `None` when nothing changes.
+    ///
+    /// CBOR containers count items, not bytes, so widening a float in place keeps the rest valid.
+    fn python_floats(encoded: &[u8]) -> Option<Vec<u8>> {
+        let mut out: Option<Vec<u8>> = None;
+        let mut copied = 0;
+        let mut pos = 0;
+        while pos < encoded.len() {
+            let rest = encoded.get(pos..)?;
+            let Parsed::Header { len, token } = Format::Cbor.header(rest) else {
+                return None;
+            };
+            let payload = match token {
+                Token::Scalar { payload, .. } => usize::try_from(payload).ok()?,
+                _ => 0,
+            };
+            let end = pos.checked_add(len)?.checked_add(payload)?;
+            let value = match (rest.first(), encoded.get(pos + 1..end)) {
+                (Some(0xf9), Some(&[a, b])) => Some(f16_to_f64(u16::from_be_bytes([a, b]))),
+                (Some(0xfa), Some(&[a, b, c, d])) => {
+                    Some(f64::from(f32::from_be_bytes([a, b, c, d])))
+                }
+                (Some(0xfb), Some(bytes)) => {
+                    <[u8; 8]>::try_from(bytes).ok().map(f64::from_be_bytes)
+                }
+                _ => None,
+            };
+            if let Some(value) = value {
+                let mut want = [0u8; 9];
+                let want = if value.is_nan() {
+                    &[0xf9, 0x7e, 0x00][..]
+                } else if value.is_infinite() {
+                    if value > 0.0 {
+                        &[0xf9, 0x7c, 0x00][..]
+                    } else {
+                        &[0xf9, 0xfc, 0x00][..]
+                    }
+                } else {
+                    want[0] = 0xfb;
+                    want[1..].copy_from_slice(&value.to_be_bytes());
+                    &want[..]
+                };
+                let have = encoded.get(pos..end)?;
+                if want != have {
+                    let out = out.get_or_insert_with(|| Vec::with_capacity(encoded.len() + 16));
+                    out.extend_from_slice(encoded.get(copied..pos)?);
+                    out.extend_from_slice(want);
+                    copied = end;
+                }
+            }
+            pos = end;
+        }
+        let mut out = out?;
+        out.extend_from_slice(encoded.get(copied..)?);
+        Some(out)
+    }
+
+    /// Converts an IEEE 754 half-precision float.
+    fn f16_to_f64(bits: u16) -> f64 {
+        let sign = if bits & 0x8000 == 0 { 1.0 } else { -1.0 };
+        let exponent = i32::from((bits >> 10) & 0x1f);
+        let fraction = f64::from(bits & 0x3ff);
+        match exponent {
+            0 => sign * fraction * 2f64.powi(-24),
+            31 if fraction == 0.0 => sign * f64::INFINITY,
+            31 => f64::NAN,
+            _ => sign * (1.0 + fraction / 1024.0) * 2f64.powi(exponent - 15),
+        }
+    }
 
     #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
     struct Hello {
@@ -742,6 +748,245 @@ mod tests {
         })
     }
 
+    /// ciborium's own bytes, floats rewritten by the old second pass.
+    fn oracle<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+        let mut plain = Vec::new();
+        ciborium::into_writer(value, &mut plain).unwrap();
+        python_floats(&plain).unwrap_or(plain)
+    }
+
+    fn encoded<T: Serialize + DeserializeOwned>(value: &T) -> Vec<u8> {
+        encode(&CborSerializer::<T>::new(), value)
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    enum Shape {
+        Unit,
+        Circle(f32),
+        Point(f64, f64),
+        Rect { w: f64, h: Option<f32> },
+    }
+
+    #[test]
+    fn floats_rewritten_everywhere_serde_reaches() {
+        // f32, floats in every kind of compound, in options, keys, newtypes and enum variants.
+        let shapes = vec![
+            Shape::Unit,
+            Shape::Circle(0.5),
+            Shape::Circle(f32::NAN),
+            Shape::Point(1.0, -0.0),
+            Shape::Rect {
+                w: 1e300,
+                h: Some(f32::INFINITY),
+            },
+            Shape::Rect { w: 0.1, h: None },
+        ];
+        assert_eq!(encoded(&shapes), oracle(&shapes));
+        let tuple = (1.5f32, (2.5f64, [3.5f64; 2]), Some(4.5f64), "x");
+        let mut wire = BytesMut::new();
+        CborSerializer::<(f32, (f64, [f64; 2]), Option<f64>, String)>::new()
+            .serialize(
+                &(1.5, (2.5, [3.5; 2]), Some(4.5), "x".to_owned()),
+                &mut wire,
+            )
+            .unwrap();
+        assert_eq!(&wire[..], oracle(&tuple));
+        let mut keyed = std::collections::BTreeMap::new();
+        keyed.insert(1u8, vec![f64::NEG_INFINITY, 65504.0, 5e-324]);
+        keyed.insert(2u8, vec![]);
+        assert_eq!(encoded(&keyed), oracle(&keyed));
+        // Every float becomes a double (or a half for NaN and infinities).
+        assert_eq!(
+            encoded(&Shape::Circle(0.5))[..],
+            oracle(&Shape::Circle(0.5))[..]
+        );
+        assert_eq!(encoded(&1.0f32), [0xfb, 0x3f, 0xf0, 0, 0, 0, 0, 0, 0]);
+    }
+
+    /// Every integer width at every boundary of CBOR's argument sizes, and beyond 64 bits.
+    fn integers() -> Vec<i128> {
+        let mut out = vec![i128::MIN, i128::MAX, i128::MIN + 1, i128::MAX - 1];
+        for edge in [
+            0u128,
+            23,
+            24,
+            255,
+            256,
+            65535,
+            65536,
+            u32::MAX as u128,
+            1 << 32,
+        ] {
+            out.extend([edge as i128, -(edge as i128), -(edge as i128) - 1]);
+        }
+        for bits in [63, 64, 65, 72, 100, 126] {
+            let x = 1i128 << bits;
+            out.extend([x, x - 1, x + 1, -x, -x - 1, -x + 1]);
+        }
+        out
+    }
+
+    #[test]
+    fn integers_match_ciborium() {
+        for n in integers() {
+            assert_eq!(encoded(&n), oracle(&n), "{n}");
+            if let Ok(u) = u128::try_from(n) {
+                assert_eq!(encoded(&u), oracle(&u), "{u}");
+            }
+            if let Ok(x) = i64::try_from(n) {
+                assert_eq!(encoded(&x), oracle(&x), "{x}");
+            }
+            if let Ok(x) = u64::try_from(n) {
+                assert_eq!(encoded(&x), oracle(&x), "{x}");
+            }
+            if let Ok(x) = i8::try_from(n) {
+                assert_eq!(encoded(&x), oracle(&x), "{x}");
+            }
+            if let Ok(x) = u16::try_from(n) {
+                assert_eq!(encoded(&x), oracle(&x), "{x}");
+            }
+            if let Ok(x) = i32::try_from(n) {
+                assert_eq!(encoded(&x), oracle(&x), "{x}");
+            }
+        }
+        assert_eq!(encoded(&u128::MAX), oracle(&u128::MAX));
+        assert_eq!(encoded(&u64::MAX), oracle(&u64::MAX));
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Unit;
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Newtype(String);
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Pair(u8, char);
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Everything {
+        unit: (),
+        unit_struct: Unit,
+        newtype: Newtype,
+        pair: Pair,
+        chars: Vec<char>,
+        option: Option<Option<i8>>,
+        none: Option<u8>,
+        shapes: Vec<Shape>,
+        keys: std::collections::BTreeMap<i64, bool>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        skipped: Option<u32>,
+        bytes: Value,
+        nested: Vec<Vec<(u16, f32)>>,
+    }
+
+    /// A sequence and a map of unknown length: indefinite-length encoding.
+    struct Unsized(Vec<u32>);
+
+    impl Serialize for Unsized {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeTuple;
+            let mut t = s.serialize_tuple(2)?;
+            t.serialize_element(&UnsizedSeq(&self.0))?;
+            t.serialize_element(&UnsizedMap(&self.0))?;
+            t.end()
+        }
+    }
+
+    struct UnsizedSeq<'a>(&'a [u32]);
+
+    impl Serialize for UnsizedSeq<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().filter(|_| true))
+        }
+    }
+
+    struct UnsizedMap<'a>(&'a [u32]);
+
+    impl Serialize for UnsizedMap<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.iter().filter(|_| true).map(|n| (n, -f64::from(*n))))
+        }
+    }
+
+    #[test]
+    fn the_serde_data_model_matches_ciborium() {
+        for len in [0, 1, 23, 24, 255, 256, 65535, 65536] {
+            let text = "é".repeat(len / 2) + &"a".repeat(len % 2);
+            assert_eq!(encoded(&text), oracle(&text), "{len}");
+            let bytes = Value::Bytes(vec![0xfb; len]);
+            assert_eq!(encoded(&bytes), oracle(&bytes), "{len}");
+            let list = vec![true; len.min(70_000)];
+            assert_eq!(encoded(&list), oracle(&list), "{len}");
+        }
+        let everything = Everything {
+            unit: (),
+            unit_struct: Unit,
+            newtype: Newtype("n".into()),
+            pair: Pair(7, '€'),
+            chars: vec!['a', 'é', '😀'],
+            option: Some(None),
+            none: None,
+            shapes: vec![
+                Shape::Unit,
+                Shape::Circle(1.0),
+                Shape::Point(0.5, -2.0),
+                Shape::Rect {
+                    w: 3.0,
+                    h: Some(0.25),
+                },
+            ],
+            keys: [(-1, true), (1 << 40, false)].into_iter().collect(),
+            skipped: None,
+            bytes: Value::Bytes(vec![1, 2]),
+            nested: vec![vec![], vec![(1, 1.5), (65535, f32::MIN_POSITIVE)]],
+        };
+        assert_eq!(encoded(&everything), oracle(&everything));
+        assert_eq!(encoded(&Some(Some(1u8))), oracle(&Some(Some(1u8))));
+        let unsized_ = Unsized(vec![1, 2, 300]);
+        let mut out = Vec::new();
+        encode::encode(&unsized_, &mut out).unwrap();
+        assert_eq!(out, oracle(&unsized_));
+        assert_eq!(out[1], 0x9f, "{out:02x?}");
+        // ciborium's tag types.
+        use ciborium::tag::{Accepted, Captured, Required};
+        let tagged = (
+            Required::<_, 32>("https://x".to_owned()),
+            Captured(Some(1u64 << 40), vec![1.5f64]),
+            Captured(None, 7u8),
+            Accepted::<_, 1>(1_700_000_000u32),
+        );
+        let mut out = Vec::new();
+        encode::encode(&tagged, &mut out).unwrap();
+        assert_eq!(out, oracle(&tagged));
+        assert_eq!(out[1..3], [0xd8, 0x20]);
+    }
+
+    /// Misuses ciborium's tag marker with a tag number that is not an unsigned integer.
+    #[derive(Deserialize)]
+    struct BadTag;
+
+    impl Serialize for BadTag {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeTupleVariant;
+            let mut v = s.serialize_tuple_variant("@@TAG@@", 1, "@@TAGGED@@", 2)?;
+            v.serialize_field("not a number")?;
+            v.serialize_field(&1u8)?;
+            v.end()
+        }
+    }
+
+    #[test]
+    fn encoding_errors_leave_the_buffer_alone() {
+        assert!(ciborium::into_writer(&BadTag, Vec::new()).is_err());
+        let mut out = Vec::new();
+        assert!(encode::encode(&BadTag, &mut out).is_err());
+        let s = CborSerializer::<Vec<BadTag>>::new();
+        let mut dst = BytesMut::from(&b"kept"[..]);
+        assert!(StreamSerializer::encode(&s, &vec![BadTag], &mut dst).is_err());
+        assert!(s.serialize(&vec![BadTag], &mut dst).is_err());
+        assert_eq!(&dst[..], b"kept");
+    }
+
     proptest! {
         #[test]
         fn any_chunking_decodes_the_same(
@@ -759,6 +1004,15 @@ mod tests {
             if let [one] = &values[..] {
                 prop_assert_eq!(&s.deserialize(&wire).unwrap(), one);
             }
+        }
+
+        #[test]
+        fn floats_match_the_second_pass_rewrite(value in value_strategy(), bits in proptest::collection::vec(any::<u64>(), 0..8)) {
+            // Random values, plus floats of every bit pattern (NaN payloads, subnormals, halves).
+            let floats: Vec<f64> = bits.into_iter().map(f64::from_bits).collect();
+            let singles: Vec<f32> = floats.iter().map(|&x| x as f32).collect();
+            let packet = (value, floats, singles);
+            prop_assert_eq!(encoded(&packet), oracle(&packet));
         }
 
         #[test]

@@ -2,13 +2,15 @@
 
 use std::marker::PhantomData;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{DeserializeError, SerializeError};
 use crate::item_scan::{check_datagram, Format, ItemScanner};
-use crate::serializer::{rollback_on_error, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
+use crate::serializer::{
+    rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
+};
 use crate::value::Value;
 
 /// MessagePack packets of type `T` (any serde type; [`Value`] by default), encoded with
@@ -120,10 +122,12 @@ impl<T> MsgpackSerializer<T> {
 
 impl<T: Serialize> MsgpackSerializer<T> {
     fn write(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
-        let mut ser = rmp_serde::Serializer::new(dst.writer()).with_struct_map();
-        packet
-            .serialize(&mut ser)
-            .map_err(|e| SerializeError::with_source("cannot encode packet as MessagePack", e))
+        write_via_scratch(dst, |out| {
+            let mut ser = rmp_serde::Serializer::new(out).with_struct_map();
+            packet
+                .serialize(&mut ser)
+                .map_err(|e| SerializeError::with_source("cannot encode packet as MessagePack", e))
+        })
     }
 }
 

@@ -117,24 +117,28 @@ pub(crate) fn write_via_scratch(
     dst: &mut BytesMut,
     f: impl FnOnce(&mut Vec<u8>) -> Result<(), SerializeError>,
 ) -> Result<(), SerializeError> {
-    fn run(
-        scratch: &mut Vec<u8>,
-        dst: &mut BytesMut,
-        f: impl FnOnce(&mut Vec<u8>) -> Result<(), SerializeError>,
-    ) -> Result<(), SerializeError> {
+    with_scratch(|scratch| {
+        f(scratch)?;
+        dst.extend_from_slice(scratch);
+        Ok(())
+    })
+}
+
+/// Runs `f` on the empty, reused per-thread scratch `Vec<u8>` of [`write_via_scratch`], for
+/// callers that copy its content out themselves (a length prefix to put in front, say). A nested
+/// call gets a fresh buffer.
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    fn run<R>(scratch: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         scratch.clear();
         let result = f(scratch);
-        if result.is_ok() {
-            dst.extend_from_slice(scratch);
-        }
         if scratch.capacity() > SCRATCH_KEEP {
             *scratch = Vec::new();
         }
         result
     }
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => run(&mut scratch, dst, f),
-        Err(_) => run(&mut Vec::new(), dst, f),
+        Ok(mut scratch) => run(&mut scratch, f),
+        Err(_) => run(&mut Vec::new(), f),
     })
 }
 
