@@ -2,12 +2,12 @@
 
 use std::marker::PhantomData;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{DeserializeError, SerializeError};
-use crate::item_scan::{check_datagram, Format, ItemScanner, MAX_DEPTH};
+use crate::item_scan::{check_datagram, whole_item, Format, ItemScanner, MAX_DEPTH};
 use crate::serializer::{
     rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
 };
@@ -48,8 +48,11 @@ mod encode;
 /// * an item that does not fit `T` is a recoverable `Invalid` error: it is consumed and the
 ///   next item follows;
 /// * malformed input (additional information 28 to 30, an indefinite length on an integer or
-///   a tag, a misplaced break, a wrong chunk inside an indefinite-length string) is an
-///   unrecoverable `Invalid` error: the framing is lost and the buffered bytes are dropped.
+///   a tag, a misplaced break, a wrong chunk inside an indefinite-length string) is an `Invalid`
+///   error, after which decoding goes on right after the bad byte, as with cbor2: a bad byte
+///   that starts an item is consumed alone and the error is recoverable (`1C 82 01 02` is an
+///   error, then `[1, 2]`); a bad byte inside an item ends the item there, and the error is
+///   unrecoverable since what follows may be the rest of the broken item.
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -134,6 +137,21 @@ impl<T: Serialize> CborSerializer<T> {
     }
 }
 
+impl<T: DeserializeOwned> CborSerializer<T> {
+    /// The general case of [`decode`](StreamSerializer::decode): the resumable scanner frames
+    /// the item, then it is parsed.
+    fn decode_scanned(
+        &self,
+        state: &mut CborDecodeState,
+        src: &mut BytesMut,
+    ) -> Result<Option<T>, DeserializeError> {
+        match state.0.next_item(src, self.limit)? {
+            Some(item) => parse(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Deserializes one whole, well-framed item.
 fn parse<T: DeserializeOwned>(item: &[u8]) -> Result<T, DeserializeError> {
     ciborium::de::from_reader_with_recursion_limit(item, MAX_DEPTH)
@@ -149,7 +167,10 @@ impl<T: Serialize + DeserializeOwned> DatagramSerializer for CborSerializer<T> {
     }
 
     fn deserialize(&self, datagram: &[u8]) -> Result<T, DeserializeError> {
-        check_datagram(Format::Cbor, datagram)?;
+        if whole_item(Format::Cbor, datagram) != Some(datagram.len()) {
+            // Not the simple case: the scanner says what is wrong, if anything.
+            check_datagram(Format::Cbor, datagram)?;
+        }
         parse(datagram)
     }
 }
@@ -183,10 +204,19 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for CborSerializer<T> {
         state: &mut CborDecodeState,
         src: &mut BytesMut,
     ) -> Result<Option<T>, DeserializeError> {
-        match state.0.next_item(src, self.limit)? {
-            Some(item) => parse(&item).map(Some),
-            None => Ok(None),
+        // At the start of an item, one tight pass over what is buffered (up to the limit) finds
+        // the end of a complete, well-formed item; anything else goes to the resumable scanner,
+        // which is then past the start, so an item arriving in many chunks is looked at by the
+        // tight pass at most once (or again while its first header is incomplete).
+        if state.0.at_item_start() {
+            let window = &src[..src.len().min(self.limit)];
+            if let Some(end) = whole_item(Format::Cbor, window) {
+                let packet = parse(&src[..end]);
+                src.advance(end);
+                return packet.map(Some);
+            }
         }
+        self.decode_scanned(state, src)
     }
 
     fn decode_eof(
@@ -204,7 +234,7 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for CborSerializer<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::item_scan::{Parsed, Token};
+    use crate::item_scan::{Parsed, Token, MAX_FRAMES};
     use crate::DeserializeErrorKind;
     use proptest::prelude::*;
     use serde::Deserialize;
@@ -504,31 +534,108 @@ mod tests {
         assert_eq!(s.decode(&mut state, &mut buf).unwrap(), None);
     }
 
+    fn list(items: &[i128]) -> Value {
+        Value::List(items.iter().map(|&n| Value::Int(n)).collect())
+    }
+
     #[test]
-    fn malformed_input_loses_framing_then_recovers() {
+    fn malformed_header_at_item_start_is_skipped_alone() {
+        // cbor2 reads the bad byte, reports it and goes on with the next one: EasyNetwork's
+        // `1C 82 01 02 61 78` is an error, then [1, 2], then "x".
         let s = CborSerializer::<Value>::new();
-        let malformed: &[&[u8]] = &[
-            &[0x82, 0x01, 0x1c, 0x05],
-            &[0xff, 0x01],
-            &[0x82, 0x01, 0xff, 0x01],
-            &[0xbf, 0x01, 0xff, 0x01],
-            &[0x5f, 0x61, b'a', 0xff],
-            &[0x1f, 0x01],
-            &[0xdf, 0x01],
+        let bad_bytes = [
+            0x1c, 0x1d, 0x1e, 0x3c, 0x5d, 0x7e, 0x9c, 0xbd, 0xde, 0xfc, 0xfd,
+            0xfe, // reserved
+            0x1f, 0x3f, 0xdf, // indefinite-length integer or tag
+            0xff, // break outside any container
         ];
-        for bytes in malformed {
+        for bad in bad_bytes {
+            let wire = [bad, 0x82, 0x01, 0x02, 0x61, b'x'];
+            let want = vec![
+                Err((INVALID, true)),
+                Ok(list(&[1, 2])),
+                Ok(Value::from("x")),
+            ];
+            assert_eq!(decode_all(&s, &[&wire]), want, "{bad:02x}");
+            assert_eq!(decode_all(&s, &bytewise(&wire)), want, "{bad:02x}");
+            // The rest after the error is exactly what follows the bad byte.
             let mut state = s.decode_state();
-            let mut buf = BytesMut::from(*bytes);
+            let mut buf = BytesMut::from(&wire[..]);
+            let err = s.decode(&mut state, &mut buf).unwrap_err();
+            assert!(err.is_recoverable());
+            assert_eq!(&buf[..], &wire[1..], "{bad:02x}");
+            // A datagram is just invalid.
+            assert_eq!(s.deserialize(&wire[..1]).unwrap_err().kind(), INVALID);
+        }
+    }
+
+    #[test]
+    fn malformed_header_inside_an_item_loses_its_framing() {
+        // The item is consumed up to and including the bad byte, the error is unrecoverable
+        // (what follows may be the rest of the broken item), and decoding goes on after it.
+        let s = CborSerializer::<Value>::new();
+        let cases: &[(&[u8], usize)] = &[
+            // reserved additional information
+            (&[0x82, 0x01, 0x1c], 3),
+            // break in a definite-length array
+            (&[0x82, 0x01, 0xff], 3),
+            // break after a map key with no value
+            (&[0xbf, 0x01, 0xff], 3),
+            // a text chunk in a byte string; the chunk's length byte is left
+            (&[0x5f, 0x41, 0x00, 0x78, 0x00], 4),
+            // indefinite-length integer; indefinite-length tag
+            (&[0x81, 0x1f], 2),
+            (&[0x9f, 0xdf], 2),
+            // an indefinite-length text string in one, under a tag
+            (&[0xd8, 0x20, 0x7f, 0x7f], 4),
+        ];
+        for &(bytes, consumed) in cases {
+            let mut state = s.decode_state();
+            let mut wire = bytes.to_vec();
+            wire.extend_from_slice(&[0x81, 0x07]);
+            let mut buf = BytesMut::from(&wire[..]);
             let err = s.decode(&mut state, &mut buf).unwrap_err();
             assert_eq!(err.kind(), INVALID, "{bytes:02x?}");
             assert!(!err.is_recoverable(), "{bytes:02x?}");
-            assert!(buf.is_empty());
-            buf.extend_from_slice(&[0x81, 0x07]);
-            assert_eq!(
-                s.decode(&mut state, &mut buf).unwrap(),
-                Some(Value::List(vec![7.into()]))
-            );
+            assert_eq!(&buf[..], &wire[consumed..], "{bytes:02x?}");
+            // In one chunk and byte by byte: the error, then what follows the bad byte.
+            let mut want = vec![Err((INVALID, false))];
+            if consumed < bytes.len() {
+                want.push(Ok(Value::Int(0)));
+            }
+            want.push(Ok(list(&[7])));
+            assert_eq!(decode_all(&s, &[&wire]), want, "{bytes:02x?}");
+            assert_eq!(decode_all(&s, &bytewise(&wire)), want, "{bytes:02x?}");
+            for size in 2..5 {
+                let chunks: Vec<&[u8]> = wire.chunks(size).collect();
+                assert_eq!(decode_all(&s, &chunks), want, "{bytes:02x?}");
+            }
+            assert_eq!(s.deserialize(bytes).unwrap_err().kind(), INVALID);
         }
+    }
+
+    #[test]
+    fn malformed_header_while_skipping_an_oversized_item() {
+        // An indefinite-length byte string longer than the limit: reported, then skipped; a
+        // text chunk inside it loses the framing. The bad header's first byte is the last one
+        // consumed, whether it arrived whole or split across chunks (its second byte, 00, then
+        // decodes as the integer 0).
+        let s = CborSerializer::<Value>::new().with_limit(16);
+        let mut wire = vec![0x5f, 0x58, 20];
+        wire.extend_from_slice(&[0xaa; 20]);
+        wire.extend_from_slice(&[0x78, 0x00, 0x81, 0x07]);
+        let limit_first = vec![
+            Err((LIMIT_ERR, true)),
+            Err((INVALID, false)),
+            Ok(Value::Int(0)),
+            Ok(list(&[7])),
+        ];
+        for size in 1..12 {
+            let chunks: Vec<&[u8]> = wire.chunks(size).collect();
+            assert_eq!(decode_all(&s, &chunks), limit_first, "chunk size {size}");
+        }
+        // In one chunk the scanner reaches the bad header before it knows the item is too long.
+        assert_eq!(decode_all(&s, &[&wire]), limit_first[1..].to_vec());
     }
 
     #[test]
@@ -642,12 +749,14 @@ mod tests {
                 INVALID
             );
         }
-        // Indefinite-length containers past the depth limit: bounded memory, framing given up.
+        // Indefinite-length containers past the depth limit: bounded memory, framing given up
+        // at the first container that cannot be followed, which is consumed.
         let mut state = s.decode_state();
         let mut buf = BytesMut::from(&vec![0x9f; 100_000][..]);
         let err = s.decode(&mut state, &mut buf).unwrap_err();
         assert!(!err.is_recoverable());
-        assert!(buf.is_empty());
+        assert_eq!(buf.len(), 100_000 - MAX_FRAMES - 1);
+        assert!(state.0.stack_len() <= MAX_FRAMES);
         // A moderate number of them is still followed exactly.
         let mut wire = vec![0x9f; MAX_DEPTH + 50];
         wire.extend(vec![0xff; MAX_DEPTH + 50]);
@@ -987,6 +1096,145 @@ mod tests {
         assert_eq!(&dst[..], b"kept");
     }
 
+    /// `depth` nested one-element arrays around `1`.
+    fn nested_array(depth: usize) -> Vec<u8> {
+        let mut out = vec![0x81; depth];
+        out.push(0x01);
+        out
+    }
+
+    /// One decode call: its outcome (`None` for `Ok(None)`) and the bytes left after it.
+    type Step<T> = (Option<Outcome<T>>, usize);
+
+    /// Feeds `chunks` in turn, recording every call, with the fast path or with the scanner
+    /// alone; then ends the stream.
+    fn trace<T: Serialize + DeserializeOwned>(
+        s: &CborSerializer<T>,
+        chunks: &[&[u8]],
+        scanner_only: bool,
+    ) -> Vec<Step<T>> {
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let outcome = |r: Result<Option<T>, DeserializeError>| match r {
+            Ok(None) => None,
+            Ok(Some(v)) => Some(Ok(v)),
+            Err(e) => Some(Err((e.kind(), e.is_recoverable()))),
+        };
+        for c in chunks {
+            buf.extend_from_slice(c);
+            for _ in 0..10_000 {
+                let r = if scanner_only {
+                    s.decode_scanned(&mut state, &mut buf)
+                } else {
+                    s.decode(&mut state, &mut buf)
+                };
+                let waiting = matches!(r, Ok(None));
+                out.push((outcome(r), buf.len()));
+                if waiting {
+                    break;
+                }
+            }
+        }
+        let r = if scanner_only {
+            match s.decode_scanned(&mut state, &mut buf) {
+                Ok(None) => state.0.finish(&mut buf).map(|()| None),
+                other => other,
+            }
+        } else {
+            s.decode_eof(&mut state, &mut buf)
+        };
+        out.push((outcome(r), buf.len()));
+        out
+    }
+
+    /// Decodes `wire` in one chunk, in chunks of `size` and byte by byte, with and without the
+    /// fast path: the same packets, errors and leftovers, call by call.
+    fn assert_same_paths<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+        s: &CborSerializer<T>,
+        wire: &[u8],
+        size: usize,
+    ) {
+        for chunks in [
+            vec![wire],
+            wire.chunks(size.max(1)).collect(),
+            bytewise(wire),
+        ] {
+            assert_eq!(
+                trace(s, &chunks, false),
+                trace(s, &chunks, true),
+                "{:02x?}",
+                &wire[..wire.len().min(64)]
+            );
+        }
+    }
+
+    /// A recursive enum: each `Node` is a one-entry map, which rmp-serde's own depth counter
+    /// does not see.
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    enum Tree {
+        Leaf,
+        Node(Box<Tree>),
+    }
+
+    fn tree(depth: usize) -> Tree {
+        (0..depth).fold(Tree::Leaf, |t, _| Tree::Node(Box::new(t)))
+    }
+
+    #[test]
+    fn fast_path_matches_the_scanner_on_edge_cases() {
+        // Depth: the limit itself, one more, far more; nested arrays and recursive enums.
+        let s = CborSerializer::<Value>::new().with_limit(1 << 20);
+        let enums = CborSerializer::<Tree>::new().with_limit(1 << 20);
+        for depth in [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 5000] {
+            let mut wire = nested_array(depth);
+            wire.extend(nested_array(3));
+            assert_same_paths(&s, &wire, 7);
+            let mut wire = Vec::new();
+            // Encoded by hand: serializing a deep tree would recurse as deep.
+            for _ in 0..depth {
+                wire.extend_from_slice(&[0xa1, 0x64, b'N', b'o', b'd', b'e']);
+            }
+            wire.extend_from_slice(&[0x64, b'L', b'e', b'a', b'f']);
+            wire.extend_from_slice(&[0x64, b'L', b'e', b'a', b'f']);
+            let got = trace(&enums, &[&wire], false);
+            assert_eq!(got, trace(&enums, &[&wire], true));
+            // ciborium counts the unit variant at the bottom as a level too.
+            if depth < MAX_DEPTH {
+                assert_eq!(got[0].0, Some(Ok(tree(depth))));
+            } else {
+                assert_eq!(got[0].0, Some(Err((DeserializeErrorKind::Invalid, true))));
+            }
+            assert_eq!(got[1].0, Some(Ok(Tree::Leaf)));
+            assert_same_paths(&enums, &wire, 5);
+        }
+        // Limit: an item exactly as long as the limit, and one byte longer.
+        let item = encode(
+            &CborSerializer::<Value>::new(),
+            &Value::from("z".repeat(40)),
+        );
+        let mut wire = item.clone();
+        wire.extend_from_slice(&item);
+        for limit in [item.len() - 1, item.len(), item.len() + 1, 2 * item.len()] {
+            let s = CborSerializer::<Value>::new().with_limit(limit);
+            let got = trace(&s, &[&wire], false);
+            assert_eq!(got, trace(&s, &[&wire], true));
+            let want = if limit >= item.len() {
+                Some(Ok(Value::from("z".repeat(40))))
+            } else {
+                Some(Err((DeserializeErrorKind::LimitExceeded { limit }, true)))
+            };
+            assert_eq!(got[0], (want, item.len()), "limit {limit}");
+            assert_same_paths(&s, &wire, 3);
+        }
+        // A well-framed item of the wrong type.
+        let s = CborSerializer::<u32>::new();
+        let mut wire = encode(&CborSerializer::<Value>::new(), &Value::from("x"));
+        wire.extend(encode(&s, &7));
+        assert_same_paths(&s, &wire, 1);
+        assert_eq!(trace(&s, &[&wire], false)[0].1, 1);
+    }
+
     proptest! {
         #[test]
         fn any_chunking_decodes_the_same(
@@ -1013,6 +1261,26 @@ mod tests {
             let singles: Vec<f32> = floats.iter().map(|&x| x as f32).collect();
             let packet = (value, floats, singles);
             prop_assert_eq!(encoded(&packet), oracle(&packet));
+        }
+
+        #[test]
+        fn fast_path_matches_the_scanner(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    value_strategy().prop_map(|v| encode(&CborSerializer::<Value>::new(), &v)),
+                    proptest::collection::vec(any::<u8>(), 0..12),
+                    (MAX_DEPTH - 2..MAX_DEPTH + 2).prop_map(nested_array),
+                ],
+                1..6,
+            ),
+            size in 1usize..40,
+            limit in prop_oneof![Just(DEFAULT_LIMIT), 0usize..400],
+        ) {
+            let s = CborSerializer::<Value>::new().with_limit(limit);
+            let wire = pieces.concat();
+            for chunks in [vec![&wire[..]], wire.chunks(size).collect()] {
+                prop_assert_eq!(trace(&s, &chunks, false), trace(&s, &chunks, true));
+            }
         }
 
         #[test]

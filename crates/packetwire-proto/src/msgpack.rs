@@ -2,12 +2,12 @@
 
 use std::marker::PhantomData;
 
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{DeserializeError, SerializeError};
-use crate::item_scan::{check_datagram, Format, ItemScanner};
+use crate::item_scan::{check_datagram, whole_item, Format, ItemScanner};
 use crate::serializer::{
     rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
 };
@@ -40,7 +40,7 @@ use crate::value::Value;
 /// * an object that does not fit `T` is a recoverable `Invalid` error: it is consumed and the
 ///   next object follows;
 /// * the reserved byte `0xC1` is an unrecoverable `Invalid` error: the framing is lost and the
-///   buffered bytes are dropped.
+///   buffered bytes are dropped (as EasyNetwork drops the rest of the chunk it was decoding).
 ///
 /// Extension objects decode into [`Value`] as a two-element list `[type, data]`. Strings that are
 /// not valid UTF-8 decode into [`Value::Bytes`] (Python raises an error).
@@ -131,6 +131,21 @@ impl<T: Serialize> MsgpackSerializer<T> {
     }
 }
 
+impl<T: DeserializeOwned> MsgpackSerializer<T> {
+    /// The general case of [`decode`](StreamSerializer::decode): the resumable scanner frames
+    /// the item, then it is parsed.
+    fn decode_scanned(
+        &self,
+        state: &mut MsgpackDecodeState,
+        src: &mut BytesMut,
+    ) -> Result<Option<T>, DeserializeError> {
+        match state.0.next_item(src, self.limit)? {
+            Some(item) => parse(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Deserializes one whole, well-framed object.
 fn parse<T: DeserializeOwned>(item: &[u8]) -> Result<T, DeserializeError> {
     rmp_serde::from_slice(item)
@@ -146,7 +161,10 @@ impl<T: Serialize + DeserializeOwned> DatagramSerializer for MsgpackSerializer<T
     }
 
     fn deserialize(&self, datagram: &[u8]) -> Result<T, DeserializeError> {
-        check_datagram(Format::Msgpack, datagram)?;
+        if whole_item(Format::Msgpack, datagram) != Some(datagram.len()) {
+            // Not the simple case: the scanner says what is wrong, if anything.
+            check_datagram(Format::Msgpack, datagram)?;
+        }
         parse(datagram)
     }
 }
@@ -180,10 +198,19 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for MsgpackSerializer<T> 
         state: &mut MsgpackDecodeState,
         src: &mut BytesMut,
     ) -> Result<Option<T>, DeserializeError> {
-        match state.0.next_item(src, self.limit)? {
-            Some(item) => parse(&item).map(Some),
-            None => Ok(None),
+        // At the start of an item, one tight pass over what is buffered (up to the limit) finds
+        // the end of a complete, well-formed item; anything else goes to the resumable scanner,
+        // which is then past the start, so an item arriving in many chunks is looked at by the
+        // tight pass at most once (or again while its first header is incomplete).
+        if state.0.at_item_start() {
+            let window = &src[..src.len().min(self.limit)];
+            if let Some(end) = whole_item(Format::Msgpack, window) {
+                let packet = parse(&src[..end]);
+                src.advance(end);
+                return packet.map(Some);
+            }
         }
+        self.decode_scanned(state, src)
     }
 
     fn decode_eof(
@@ -682,6 +709,137 @@ mod tests {
         })
     }
 
+    /// One decode call: its outcome (`None` for `Ok(None)`) and the bytes left after it.
+    type Step<T> = (Option<Outcome<T>>, usize);
+
+    /// Feeds `chunks` in turn, recording every call, with the fast path or with the scanner
+    /// alone; then ends the stream.
+    fn trace<T: Serialize + DeserializeOwned>(
+        s: &MsgpackSerializer<T>,
+        chunks: &[&[u8]],
+        scanner_only: bool,
+    ) -> Vec<Step<T>> {
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        let outcome = |r: Result<Option<T>, DeserializeError>| match r {
+            Ok(None) => None,
+            Ok(Some(v)) => Some(Ok(v)),
+            Err(e) => Some(Err((e.kind(), e.is_recoverable()))),
+        };
+        for c in chunks {
+            buf.extend_from_slice(c);
+            for _ in 0..10_000 {
+                let r = if scanner_only {
+                    s.decode_scanned(&mut state, &mut buf)
+                } else {
+                    s.decode(&mut state, &mut buf)
+                };
+                let waiting = matches!(r, Ok(None));
+                out.push((outcome(r), buf.len()));
+                if waiting {
+                    break;
+                }
+            }
+        }
+        let r = if scanner_only {
+            match s.decode_scanned(&mut state, &mut buf) {
+                Ok(None) => state.0.finish(&mut buf).map(|()| None),
+                other => other,
+            }
+        } else {
+            s.decode_eof(&mut state, &mut buf)
+        };
+        out.push((outcome(r), buf.len()));
+        out
+    }
+
+    /// Decodes `wire` in one chunk, in chunks of `size` and byte by byte, with and without the
+    /// fast path: the same packets, errors and leftovers, call by call.
+    fn assert_same_paths<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(
+        s: &MsgpackSerializer<T>,
+        wire: &[u8],
+        size: usize,
+    ) {
+        for chunks in [
+            vec![wire],
+            wire.chunks(size.max(1)).collect(),
+            bytewise(wire),
+        ] {
+            assert_eq!(
+                trace(s, &chunks, false),
+                trace(s, &chunks, true),
+                "{:02x?}",
+                &wire[..wire.len().min(64)]
+            );
+        }
+    }
+
+    /// A recursive enum: each `Node` is a one-entry map, which rmp-serde's own depth counter
+    /// does not see.
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    enum Tree {
+        Leaf,
+        Node(Box<Tree>),
+    }
+
+    fn tree(depth: usize) -> Tree {
+        (0..depth).fold(Tree::Leaf, |t, _| Tree::Node(Box::new(t)))
+    }
+
+    #[test]
+    fn fast_path_matches_the_scanner_on_edge_cases() {
+        // Depth: the limit itself, one more, far more; nested arrays and recursive enums.
+        let s = MsgpackSerializer::<Value>::new().with_limit(1 << 20);
+        let enums = MsgpackSerializer::<Tree>::new().with_limit(1 << 20);
+        for depth in [MAX_DEPTH - 1, MAX_DEPTH, MAX_DEPTH + 1, 5000] {
+            let mut wire = nested(depth);
+            wire.extend(nested(3));
+            assert_same_paths(&s, &wire, 7);
+            let mut wire = Vec::new();
+            // Encoded by hand: serializing a deep tree would recurse as deep.
+            for _ in 0..depth {
+                wire.extend_from_slice(&[0x81, 0xa4, b'N', b'o', b'd', b'e']);
+            }
+            wire.extend_from_slice(&[0xa4, b'L', b'e', b'a', b'f']);
+            wire.extend_from_slice(&[0xa4, b'L', b'e', b'a', b'f']);
+            let got = trace(&enums, &[&wire], false);
+            assert_eq!(got, trace(&enums, &[&wire], true));
+            if depth <= MAX_DEPTH {
+                assert_eq!(got[0].0, Some(Ok(tree(depth))));
+            } else {
+                assert_eq!(got[0].0, Some(Err((DeserializeErrorKind::Invalid, true))));
+            }
+            assert_eq!(got[1].0, Some(Ok(Tree::Leaf)));
+            assert_same_paths(&enums, &wire, 5);
+        }
+        // Limit: an item exactly as long as the limit, and one byte longer.
+        let item = encode(
+            &MsgpackSerializer::<Value>::new(),
+            &Value::from("z".repeat(40)),
+        );
+        let mut wire = item.clone();
+        wire.extend_from_slice(&item);
+        for limit in [item.len() - 1, item.len(), item.len() + 1, 2 * item.len()] {
+            let s = MsgpackSerializer::<Value>::new().with_limit(limit);
+            let got = trace(&s, &[&wire], false);
+            assert_eq!(got, trace(&s, &[&wire], true));
+            let want = if limit >= item.len() {
+                Some(Ok(Value::from("z".repeat(40))))
+            } else {
+                Some(Err((DeserializeErrorKind::LimitExceeded { limit }, true)))
+            };
+            assert_eq!(got[0], (want, item.len()), "limit {limit}");
+            assert_same_paths(&s, &wire, 3);
+        }
+        // A well-framed item of the wrong type.
+        let s = MsgpackSerializer::<u32>::new();
+        let mut wire = encode(&MsgpackSerializer::<Value>::new(), &Value::from("x"));
+        wire.extend(encode(&s, &7));
+        assert_same_paths(&s, &wire, 1);
+        assert_eq!(trace(&s, &[&wire], false)[0].1, 1);
+    }
+
     proptest! {
         #[test]
         fn any_chunking_decodes_the_same(
@@ -698,6 +856,26 @@ mod tests {
             prop_assert_eq!(decode_all(&s, &chunks), want);
             if let [one] = &values[..] {
                 prop_assert_eq!(&s.deserialize(&wire).unwrap(), one);
+            }
+        }
+
+        #[test]
+        fn fast_path_matches_the_scanner(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    value_strategy().prop_map(|v| encode(&MsgpackSerializer::<Value>::new(), &v)),
+                    proptest::collection::vec(any::<u8>(), 0..12),
+                    (MAX_DEPTH - 2..MAX_DEPTH + 2).prop_map(nested),
+                ],
+                1..6,
+            ),
+            size in 1usize..40,
+            limit in prop_oneof![Just(DEFAULT_LIMIT), 0usize..400],
+        ) {
+            let s = MsgpackSerializer::<Value>::new().with_limit(limit);
+            let wire = pieces.concat();
+            for chunks in [vec![&wire[..]], wire.chunks(size).collect()] {
+                prop_assert_eq!(trace(&s, &chunks, false), trace(&s, &chunks, true));
             }
         }
 

@@ -101,8 +101,20 @@ pub(crate) fn rollback_on_error<T>(
 }
 
 /// Scratch buffers larger than this are released after use instead of kept for the next packet.
+#[cfg(any(
+    feature = "json",
+    feature = "msgpack",
+    feature = "cbor",
+    feature = "postcard"
+))]
 const SCRATCH_KEEP: usize = 1 << 20;
 
+#[cfg(any(
+    feature = "json",
+    feature = "msgpack",
+    feature = "cbor",
+    feature = "postcard"
+))]
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -113,6 +125,12 @@ thread_local! {
 /// `io::Write`; `Vec<u8>`'s implementation is much faster than `BytesMut`'s, and one copy of the
 /// finished packet costs less than the difference. The scratch buffer is per thread; a nested
 /// call (a wrapper serializing its inner packet) gets a fresh one. `dst` is unchanged on error.
+#[cfg(any(
+    feature = "json",
+    feature = "msgpack",
+    feature = "cbor",
+    feature = "postcard"
+))]
 pub(crate) fn write_via_scratch(
     dst: &mut BytesMut,
     f: impl FnOnce(&mut Vec<u8>) -> Result<(), SerializeError>,
@@ -127,6 +145,12 @@ pub(crate) fn write_via_scratch(
 /// Runs `f` on the empty, reused per-thread scratch `Vec<u8>` of [`write_via_scratch`], for
 /// callers that copy its content out themselves (a length prefix to put in front, say). A nested
 /// call gets a fresh buffer.
+#[cfg(any(
+    feature = "json",
+    feature = "msgpack",
+    feature = "cbor",
+    feature = "postcard"
+))]
 pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     fn run<R>(scratch: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         scratch.clear();
