@@ -18,12 +18,14 @@
 //! [`MAX_HEADER`] times. Once the item's end is known, the caller deserializes exactly that slice
 //! with the format's serde library.
 //!
-//! **Fast path.** Keeping all that state costs time on every header. When a decode starts a new
-//! item, the caller first runs [`whole_item`]: one tight, stateless pass over the buffered
-//! headers that finds the end of a complete, well-formed item within the depth limit, and gives
-//! up on anything else (an incomplete item, malformed input, deeper nesting), which the
-//! [`ItemScanner`] then handles as described here. The two agree on every item the fast pass
-//! takes. After a give-up the scanner has moved past the item's start, so the fast pass runs at
+//! **Fast paths.** Keeping all that state costs time on every header. When a decode starts a new
+//! item, the caller first tries a shortcut, and leaves the item to the [`ItemScanner`] (as
+//! described here) when the shortcut gives up: on an incomplete item, malformed input, deeper
+//! nesting, or anything else out of the ordinary. CBOR runs [`whole_item`], one tight, stateless
+//! pass over the buffered headers that finds the end of a complete, well-formed item within the
+//! depth limit, exactly where the scanner would. MessagePack parses the buffer directly (see
+//! `msgpack.rs`), using [`whole_item`] only to find the end when more than one object is
+//! buffered. After a give-up the scanner has moved past the item's start, so a shortcut runs at
 //! most once per item (or again while the item's first header is incomplete), and chunked input
 //! stays linear.
 //!
@@ -367,9 +369,14 @@ fn msgpack_whole_item(buf: &[u8]) -> Option<usize> {
     let mut pos = 0usize;
     loop {
         let b = *buf.get(pos)?;
-        let fixed = MSGPACK_FIXED[usize::from(b)];
-        if fixed != 0 {
-            pos += usize::from(fixed);
+        // The common cases first, as branches: the next position then does not wait for a
+        // table lookup (or, for a fixint, for the byte's value at all).
+        if !(0x80..0xe0).contains(&b) {
+            pos += 1;
+        } else if (0xa0..=0xbf).contains(&b) {
+            pos += 1 + usize::from(b & 0x1f);
+        } else if MSGPACK_FIXED[usize::from(b)] != 0 {
+            pos += usize::from(MSGPACK_FIXED[usize::from(b)]);
         } else {
             let children = match b {
                 0x81..=0x8f => {
@@ -608,6 +615,9 @@ pub(crate) struct ItemScanner {
     /// Header bytes examined since the scanner was created (for the linearity tests).
     #[cfg(test)]
     examined: u64,
+    /// Bytes handed to the caller's fast path so far (for the linearity tests).
+    #[cfg(test)]
+    pub(crate) fast_path_bytes: u64,
 }
 
 impl ItemScanner {
@@ -625,6 +635,8 @@ impl ItemScanner {
             stash_len: 0,
             #[cfg(test)]
             examined: 0,
+            #[cfg(test)]
+            fast_path_bytes: 0,
         }
     }
 

@@ -1,13 +1,15 @@
 //! MessagePack serializer, byte-compatible with EasyNetwork's `MessagePackSerializer`.
 
+use std::io;
 use std::marker::PhantomData;
 
 use bytes::{Buf, BytesMut};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::Serialize;
 
+use crate::bounded::deserialize_bounded;
 use crate::error::{DeserializeError, SerializeError};
-use crate::item_scan::{check_datagram, whole_item, Format, ItemScanner};
+use crate::item_scan::{check_datagram, whole_item, Format, ItemScanner, MAX_DEPTH};
 use crate::serializer::{
     rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
 };
@@ -24,10 +26,11 @@ use crate::value::Value;
 /// * Datagrams: exactly one MessagePack object; missing bytes are
 ///   [`Incomplete`](crate::DeserializeErrorKind::Incomplete), extra bytes
 ///   [`TrailingData`](crate::DeserializeErrorKind::TrailingData).
-/// * Streams: objects back to back, with no framing. The decoder finds where each object ends
-///   by reading headers only, resuming where it stopped when more bytes arrive, so receiving an
-///   object in many small chunks costs time linear in its size (EasyNetwork re-parses the whole
-///   buffer on every chunk).
+/// * Streams: objects back to back, with no framing. When a decode starts on an object, the
+///   decoder parses what is buffered directly; if the object is not all there (or is invalid),
+///   it finds where the object ends by reading headers only, resuming where it stopped when
+///   more bytes arrive, so receiving an object in many small chunks costs time linear in its
+///   size (EasyNetwork re-parses the whole buffer on every chunk).
 ///
 /// Limits and errors on a stream:
 /// * an object longer than the limit (64 KiB by default) is reported once as a recoverable
@@ -152,6 +155,36 @@ fn parse<T: DeserializeOwned>(item: &[u8]) -> Result<T, DeserializeError> {
         .map_err(|e| DeserializeError::invalid("MessagePack decode error").with_source(e))
 }
 
+/// Parses the object at the front of `buf` straight from the buffer, and finds where it ends.
+/// Returns `None` when the parse fails for any reason (an incomplete object, a malformed one,
+/// one that does not fit `T`, nesting past [`MAX_DEPTH`]): the scanner then frames the object
+/// and reports exactly what it reports without this shortcut.
+///
+/// rmp-serde does not say how much of a borrowed buffer it read, so the end comes from one more
+/// read: when nothing is left, the object fills `buf` (the usual case of one object per read);
+/// otherwise [`whole_item`] walks its headers. [`deserialize_bounded`] makes the parse count
+/// nesting as the scanner does and read whole values whatever `T` does, so a success here is
+/// exactly what the scanner and [`parse`] would give.
+fn parse_front<T: DeserializeOwned>(buf: &[u8]) -> Option<(T, usize)> {
+    if buf.is_empty() {
+        return None;
+    }
+    let mut de = rmp_serde::Deserializer::from_read_ref(buf);
+    let packet = deserialize_bounded(&mut de, MAX_DEPTH, buf.len()).ok()?;
+    // Reading a number where nothing is left fails on the type byte; anything else (another
+    // object, or a type byte `T` looked at and left) means there is more.
+    let at_end = matches!(
+        serde::Deserializer::deserialize_u8(&mut de, IgnoredAny),
+        Err(rmp_serde::decode::Error::InvalidMarkerRead(e)) if e.kind() == io::ErrorKind::UnexpectedEof
+    );
+    let end = if at_end {
+        buf.len()
+    } else {
+        whole_item(Format::Msgpack, buf)?
+    };
+    Some((packet, end))
+}
+
 impl<T: Serialize + DeserializeOwned> DatagramSerializer for MsgpackSerializer<T> {
     type Sent = T;
     type Received = T;
@@ -161,11 +194,14 @@ impl<T: Serialize + DeserializeOwned> DatagramSerializer for MsgpackSerializer<T
     }
 
     fn deserialize(&self, datagram: &[u8]) -> Result<T, DeserializeError> {
-        if whole_item(Format::Msgpack, datagram) != Some(datagram.len()) {
+        match parse_front(datagram) {
+            Some((packet, end)) if end == datagram.len() => Ok(packet),
             // Not the simple case: the scanner says what is wrong, if anything.
-            check_datagram(Format::Msgpack, datagram)?;
+            _ => {
+                check_datagram(Format::Msgpack, datagram)?;
+                parse(datagram)
+            }
         }
-        parse(datagram)
     }
 }
 
@@ -198,16 +234,19 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for MsgpackSerializer<T> 
         state: &mut MsgpackDecodeState,
         src: &mut BytesMut,
     ) -> Result<Option<T>, DeserializeError> {
-        // At the start of an item, one tight pass over what is buffered (up to the limit) finds
-        // the end of a complete, well-formed item; anything else goes to the resumable scanner,
-        // which is then past the start, so an item arriving in many chunks is looked at by the
-        // tight pass at most once (or again while its first header is incomplete).
+        // At the start of an object, one direct parse of what is buffered (up to the limit: a
+        // longer object fails it). Anything but a success goes to the resumable scanner, which
+        // is then past the object's start, so an object arriving in many chunks costs at most
+        // one extra partial parse (or a few while its first header is incomplete).
         if state.0.at_item_start() {
             let window = &src[..src.len().min(self.limit)];
-            if let Some(end) = whole_item(Format::Msgpack, window) {
-                let packet = parse(&src[..end]);
+            #[cfg(test)]
+            {
+                state.0.fast_path_bytes += window.len() as u64;
+            }
+            if let Some((packet, end)) = parse_front(window) {
                 src.advance(end);
-                return packet.map(Some);
+                return Ok(Some(packet));
             }
         }
         self.decode_scanned(state, src)
@@ -655,6 +694,28 @@ mod tests {
     }
 
     #[test]
+    fn fast_path_runs_once_per_item_in_chunks() {
+        // A big item arriving in 1000-byte chunks behind small ones: each item is handed to the
+        // fast path once, however many chunks it takes.
+        let s = MsgpackSerializer::<Value>::new();
+        let big = Value::List((0..20_000).map(Value::Int).collect());
+        let items = [Value::Int(1), big, Value::from("end")];
+        let wire: Vec<u8> = items.iter().flat_map(|v| encode(&s, v)).collect();
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::new();
+        let mut got = Vec::new();
+        for chunk in wire.chunks(1000) {
+            buf.extend_from_slice(chunk);
+            while let Some(v) = s.decode(&mut state, &mut buf).unwrap() {
+                got.push(v);
+            }
+        }
+        assert_eq!(got, items);
+        let handed = state.0.fast_path_bytes;
+        assert!(handed <= 3000, "{handed} bytes for {}", wire.len());
+    }
+
+    #[test]
     fn linear_when_fed_byte_by_byte() {
         let s = MsgpackSerializer::<Value>::new();
         // About 60 KB made of 12 000 small strings and ints.
@@ -684,6 +745,8 @@ mod tests {
         }
         assert_eq!(got, Some(v));
         // Every call looks at the bytes that arrived, plus at most one partial header again.
+        // The fast path ran at most while the first header was incomplete.
+        assert!(state.0.fast_path_bytes <= 20, "{}", state.0.fast_path_bytes);
         let examined = state.0.examined();
         assert!(
             examined <= 3 * wire.len() as u64,
@@ -766,9 +829,10 @@ mod tests {
             wire.chunks(size.max(1)).collect(),
             bytewise(wire),
         ] {
+            // Compared as text: NaN is not equal to itself.
             assert_eq!(
-                trace(s, &chunks, false),
-                trace(s, &chunks, true),
+                format!("{:?}", trace(s, &chunks, false)),
+                format!("{:?}", trace(s, &chunks, true)),
                 "{:02x?}",
                 &wire[..wire.len().min(64)]
             );
@@ -840,6 +904,199 @@ mod tests {
         assert_eq!(trace(&s, &[&wire], false)[0].1, 1);
     }
 
+    /// Reads an extension's type and not its data.
+    #[derive(Debug, PartialEq)]
+    struct ExtTypeOnly(i8);
+
+    impl<'de> Deserialize<'de> for ExtTypeOnly {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = ExtTypeOnly;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an extension")
+                }
+                fn visit_newtype_struct<D: serde::Deserializer<'de>>(
+                    self,
+                    d: D,
+                ) -> Result<ExtTypeOnly, D::Error> {
+                    d.deserialize_seq(self)
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<ExtTypeOnly, A::Error> {
+                    let tag = seq.next_element()?.unwrap_or(0);
+                    Ok(ExtTypeOnly(tag))
+                }
+            }
+            d.deserialize_newtype_struct(rmp_serde::MSGPACK_EXT_STRUCT_NAME, V)
+        }
+    }
+
+    impl Serialize for ExtTypeOnly {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_i8(self.0)
+        }
+    }
+
+    /// Takes an enum's variant and leaves its content.
+    #[derive(Debug, PartialEq)]
+    struct VariantNameOnly(String);
+
+    impl<'de> Deserialize<'de> for VariantNameOnly {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = VariantNameOnly;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("an enum")
+                }
+                fn visit_enum<A: serde::de::EnumAccess<'de>>(
+                    self,
+                    data: A,
+                ) -> Result<VariantNameOnly, A::Error> {
+                    let (name, _content) = data.variant::<String>()?;
+                    Ok(VariantNameOnly(name))
+                }
+            }
+            d.deserialize_enum("E", &["A"], V)
+        }
+    }
+
+    impl Serialize for VariantNameOnly {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(&self.0)
+        }
+    }
+
+    #[test]
+    fn fast_path_never_trusts_a_partial_read() {
+        // An extension whose data has not arrived: the packet type would not read the data, but
+        // the item is incomplete all the same, and the decoder waits for it.
+        let s = MsgpackSerializer::<ExtTypeOnly>::new();
+        let wire = [0xc7, 0x02, 0x05, 0xaa, 0xbb, 0x01];
+        for cut in 0..wire.len() {
+            let mut state = s.decode_state();
+            let mut buf = BytesMut::from(&wire[..cut]);
+            let fast = s.decode(&mut state, &mut buf).map_err(|e| e.kind());
+            let mut state = s.decode_state();
+            let mut slow_buf = BytesMut::from(&wire[..cut]);
+            let slow = s
+                .decode_scanned(&mut state, &mut slow_buf)
+                .map_err(|e| e.kind());
+            assert_eq!((fast, buf), (slow, slow_buf), "{cut}");
+        }
+        assert_same_paths(&s, &wire, 1);
+        assert_eq!(trace(&s, &[&wire], false)[0], (Some(Ok(ExtTypeOnly(5))), 1));
+        // An enum whose content is not read: the whole one-entry map is still the item.
+        let s = MsgpackSerializer::<VariantNameOnly>::new();
+        let wire = [0x81, 0xa1, b'A', 0x92, 0x01, 0x02, 0xa1, b'B'];
+        for cut in 0..wire.len() {
+            assert_same_paths(&s, &wire[..cut], 2);
+        }
+        assert_eq!(
+            trace(&s, &[&wire], false)[..2],
+            [
+                (Some(Ok(VariantNameOnly("A".into()))), 2),
+                (Some(Ok(VariantNameOnly("B".into()))), 0)
+            ]
+        );
+        // A type byte looked at and left (`Option` of a type that reads nothing).
+        let s = MsgpackSerializer::<Option<ReadsNothing>>::new();
+        let wire = [0x92, 0x01, 0x02, 0xc0];
+        assert_same_paths(&s, &wire, 1);
+        assert_eq!(
+            trace(&s, &[&wire], false)[..2],
+            [(Some(Ok(Some(ReadsNothing))), 1), (Some(Ok(None)), 0)]
+        );
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct ReadsNothing;
+
+    impl<'de> Deserialize<'de> for ReadsNothing {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            Ok(ReadsNothing)
+        }
+    }
+
+    impl Serialize for ReadsNothing {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_unit()
+        }
+    }
+
+    #[test]
+    fn fast_path_reserves_nothing_from_announced_counts() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static LARGEST_HINT: AtomicUsize = AtomicUsize::new(0);
+
+        /// A list that records the size hints it is given.
+        #[derive(Debug, PartialEq)]
+        struct Hinted(Vec<u8>);
+
+        impl<'de> Deserialize<'de> for Hinted {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                struct V;
+                impl<'de> serde::de::Visitor<'de> for V {
+                    type Value = Hinted;
+                    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                        f.write_str("a list")
+                    }
+                    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                        self,
+                        mut seq: A,
+                    ) -> Result<Hinted, A::Error> {
+                        let hint = seq.size_hint().unwrap_or(0);
+                        LARGEST_HINT.fetch_max(hint, Ordering::Relaxed);
+                        let mut items = Vec::with_capacity(hint);
+                        while let Some(b) = seq.next_element()? {
+                            items.push(b);
+                        }
+                        Ok(Hinted(items))
+                    }
+                }
+                d.deserialize_seq(V)
+            }
+        }
+
+        impl Serialize for Hinted {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(s)
+            }
+        }
+
+        // An array announcing 2^32 - 1 items, 3 of which have arrived.
+        let s = MsgpackSerializer::<Hinted>::new();
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::from(&[0xdd, 0xff, 0xff, 0xff, 0xff, 1, 2, 3][..]);
+        assert_eq!(s.decode(&mut state, &mut buf).unwrap(), None);
+        assert!(LARGEST_HINT.load(Ordering::Relaxed) <= 8);
+        assert_eq!(
+            s.deserialize(&[0x92, 0x01, 0x02]).unwrap(),
+            Hinted(vec![1, 2])
+        );
+    }
+
+    #[test]
+    fn fast_path_finds_the_end_among_several_objects() {
+        let s = MsgpackSerializer::<Value>::new();
+        let items = [
+            Value::List(vec![1.into(), Value::from("two")]),
+            Value::Null,
+            map(&[("k", Value::Bytes(vec![0; 20]))]),
+        ];
+        let wire: Vec<u8> = items.iter().flat_map(|v| encode(&s, v)).collect();
+        let got = trace(&s, &[&wire], false);
+        let mut left = wire.len();
+        for (step, item) in got.iter().zip(&items) {
+            left -= encode(&s, item).len();
+            assert_eq!(step, &(Some(Ok(item.clone())), left));
+        }
+        assert_same_paths(&s, &wire, 4);
+    }
+
     proptest! {
         #[test]
         fn any_chunking_decodes_the_same(
@@ -875,7 +1132,11 @@ mod tests {
             let s = MsgpackSerializer::<Value>::new().with_limit(limit);
             let wire = pieces.concat();
             for chunks in [vec![&wire[..]], wire.chunks(size).collect()] {
-                prop_assert_eq!(trace(&s, &chunks, false), trace(&s, &chunks, true));
+                // Compared as text: NaN is not equal to itself.
+                prop_assert_eq!(
+                    format!("{:?}", trace(&s, &chunks, false)),
+                    format!("{:?}", trace(&s, &chunks, true))
+                );
             }
         }
 
