@@ -15,7 +15,9 @@ use crate::value::Value;
 
 mod encode;
 
-/// CBOR packets of type `T` (any serde type; [`Value`] by default), encoded with ciborium.
+/// CBOR packets of type `T` (any serde type; [`Value`] by default): decoded with ciborium, and
+/// encoded the way ciborium maps serde's data model (by an encoder of our own, which writes
+/// floats as cbor2 does in the same pass).
 ///
 /// Output matches Python's `cbor2.dumps` with EasyNetwork's defaults: structs are maps keyed by
 /// field name, byte strings ([`Value::Bytes`], `serde_bytes`) are CBOR byte strings, lengths are
