@@ -114,8 +114,9 @@ impl fmt::Display for DeserializeErrorKind {
 /// receive buffer: what is left in the buffer is EasyNetwork's `remaining_data`, the bytes after
 /// the bad packet. When [`is_recoverable`](Self::is_recoverable) is true the next decode call
 /// starts at the following packet. When it is false the decoder could not find where the bad
-/// frame ends (for example corrupt compressed data): the bytes it held were discarded, and what
-/// follows may be out of step with the framing.
+/// frame ends (for example corrupt compressed data): it discarded the bytes it could not account
+/// for (what it held, or for CBOR the broken item up to the bad byte), and what follows may be
+/// out of step with the framing.
 #[derive(Debug)]
 pub struct DeserializeError {
     kind: DeserializeErrorKind,

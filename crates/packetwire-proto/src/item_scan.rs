@@ -18,6 +18,17 @@
 //! [`MAX_HEADER`] times. Once the item's end is known, the caller deserializes exactly that slice
 //! with the format's serde library.
 //!
+//! **Fast paths.** Keeping all that state costs time on every header. When a decode starts a new
+//! item, the caller first tries a shortcut, and leaves the item to the [`ItemScanner`] (as
+//! described here) when the shortcut gives up: on an incomplete item, malformed input, deeper
+//! nesting, or anything else out of the ordinary. CBOR runs [`whole_item`], one tight, stateless
+//! pass over the buffered headers that finds the end of a complete, well-formed item within the
+//! depth limit, exactly where the scanner would. MessagePack parses the buffer directly (see
+//! `msgpack.rs`), using [`whole_item`] only to find the end when more than one object is
+//! buffered. After a give-up the scanner has moved past the item's start, so a shortcut runs at
+//! most once per item (or again while the item's first header is incomplete), and chunked input
+//! stays linear.
+//!
 //! **Depth.** An item may nest at most [`MAX_DEPTH`] containers (CBOR tags count as one
 //! level). Deeper items are followed to their end, consumed, and rejected as a recoverable
 //! [`DeserializeErrorKind::Invalid`] error, so the recursive serde deserializers never see them.
@@ -33,10 +44,19 @@
 //! the oversized item ends; the next item is then decoded normally. Nothing is ever reserved from
 //! a length a peer announces.
 //!
-//! **Malformed input** (MessagePack's reserved byte `0xC1`; CBOR's additional information 28 to
-//! 30, an indefinite length on an integer or a tag, a misplaced break, a wrong chunk in an
-//! indefinite-length string) means the framing is lost: the buffer is cleared and the error is
-//! unrecoverable.
+//! **Malformed input** is a header that is invalid (MessagePack's reserved byte `0xC1`; CBOR's
+//! additional information 28 to 30, an indefinite length on an integer or a tag) or invalid
+//! where it is (a misplaced CBOR break, a wrong chunk in an indefinite-length string, or
+//! indefinite-length containers nested past what the scanner follows). What happens next
+//! follows what EasyNetwork does with each format:
+//!
+//! * MessagePack (msgpack's unpacker drops what it was fed): the buffer is cleared and the error
+//!   is unrecoverable.
+//! * CBOR (cbor2 reads the stream and stops right after the bad byte): the bytes up to and
+//!   including the bad header's first byte are consumed, and the next decode starts right after
+//!   it. When that byte starts the item, the error is recoverable (only the bad byte was lost);
+//!   when it is inside an item (or inside an oversized item being skipped), the rest of the item
+//!   is out of step and the error is unrecoverable.
 
 // With only one of the two formats enabled, the other's kinds of headers are never built.
 #![cfg_attr(not(all(feature = "msgpack", feature = "cbor")), allow(dead_code))]
@@ -119,6 +139,17 @@ impl Format {
             Self::Msgpack => "MessagePack",
             #[cfg(feature = "cbor")]
             Self::Cbor => "CBOR",
+        }
+    }
+
+    /// Whether decoding goes on right after a malformed header (CBOR, as cbor2 does), rather
+    /// than dropping everything buffered (MessagePack, as EasyNetwork's msgpack unpacker does).
+    fn resumes_after_bad_header(self) -> bool {
+        match self {
+            #[cfg(feature = "msgpack")]
+            Self::Msgpack => false,
+            #[cfg(feature = "cbor")]
+            Self::Cbor => true,
         }
     }
 
@@ -265,6 +296,291 @@ fn cbor_header(buf: &[u8]) -> Parsed {
     header(1 + arg_len, token)
 }
 
+/// Finds where the item at the start of `buf` ends, in one tight pass over its headers, when
+/// that is the simple case: the whole item is in `buf`, it is well-formed and it nests at most
+/// [`MAX_DEPTH`] levels. Returns `None` in every other case (an item longer than `buf`, malformed
+/// input, deeper nesting), for the [`ItemScanner`] to frame the item and report what is wrong.
+///
+/// When this returns `Some(end)`, an [`ItemScanner`] fed the same bytes would find the same end,
+/// with no error and no depth violation: both follow the same structure and count depth the
+/// same way (every pushed container, CBOR tags and indefinite-length strings included). Unlike
+/// the scanner it keeps no state between calls and nothing beyond the stack of open containers,
+/// which makes it several times faster; callers try it once per item, at the item's start, so
+/// an item arriving in many chunks still costs linear time.
+pub(crate) fn whole_item(format: Format, buf: &[u8]) -> Option<usize> {
+    match format {
+        #[cfg(feature = "msgpack")]
+        Format::Msgpack => msgpack_whole_item(buf),
+        #[cfg(feature = "cbor")]
+        Format::Cbor => cbor_whole_item(buf),
+    }
+}
+
+/// `buf[at..at + N]`, big-endian.
+#[inline]
+fn be<const N: usize>(buf: &[u8], at: usize) -> Option<u64> {
+    let bytes: &[u8; N] = buf.get(at..at.checked_add(N)?)?.try_into().ok()?;
+    Some(bytes.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+}
+
+/// `at + len`, for a length read from the wire.
+#[inline]
+fn skip(at: usize, len: u64) -> Option<usize> {
+    at.checked_add(usize::try_from(len).ok()?)
+}
+
+/// For each MessagePack type byte: when the byte alone says how long the value is and that it
+/// holds no other value, that length (type byte and payload), else 0.
+#[cfg(feature = "msgpack")]
+const MSGPACK_FIXED: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        table[i] = match b {
+            // positive fixint, negative fixint, nil, false, true; empty fixmap and fixarray
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 | 0x80 | 0x90 => 1,
+            0xa0..=0xbf => 1 + (b & 0x1f),
+            // uint 8, int 8; uint 16, int 16; float 32, uint 32, int 32; 64-bit numbers
+            0xcc | 0xd0 => 2,
+            0xcd | 0xd1 => 3,
+            0xca | 0xce | 0xd2 => 5,
+            0xcb | 0xcf | 0xd3 => 9,
+            // fixext 1/2/4/8/16: type byte and data
+            0xd4 => 3,
+            0xd5 => 4,
+            0xd6 => 6,
+            0xd7 => 10,
+            0xd8 => 18,
+            _ => 0,
+        };
+        i += 1;
+    }
+    table
+};
+
+#[cfg(feature = "msgpack")]
+fn msgpack_whole_item(buf: &[u8]) -> Option<usize> {
+    // Items still to read in each open container, outermost first; `left` is the innermost's
+    // (the root counts as a container of one).
+    let mut parents = [0u64; MAX_DEPTH];
+    let mut depth = 0;
+    let mut left = 1u64;
+    let mut pos = 0usize;
+    loop {
+        let b = *buf.get(pos)?;
+        // The common cases first, as branches: the next position then does not wait for a
+        // table lookup (or, for a fixint, for the byte's value at all).
+        if !(0x80..0xe0).contains(&b) {
+            pos += 1;
+        } else if (0xa0..=0xbf).contains(&b) {
+            pos += 1 + usize::from(b & 0x1f);
+        } else if MSGPACK_FIXED[usize::from(b)] != 0 {
+            pos += usize::from(MSGPACK_FIXED[usize::from(b)]);
+        } else {
+            let children = match b {
+                0x81..=0x8f => {
+                    pos += 1;
+                    u64::from(b & 0x0f) * 2
+                }
+                0x91..=0x9f => {
+                    pos += 1;
+                    u64::from(b & 0x0f)
+                }
+                0xdc => {
+                    pos += 3;
+                    be::<2>(buf, pos - 2)?
+                }
+                0xdd => {
+                    pos += 5;
+                    be::<4>(buf, pos - 4)?
+                }
+                0xde => {
+                    pos += 3;
+                    be::<2>(buf, pos - 2)? * 2
+                }
+                0xdf => {
+                    pos += 5;
+                    be::<4>(buf, pos - 4)? * 2
+                }
+                // bin 8/16/32, str 8/16/32
+                0xc4 | 0xd9 => {
+                    pos = skip(pos + 2, be::<1>(buf, pos + 1)?)?;
+                    0
+                }
+                0xc5 | 0xda => {
+                    pos = skip(pos + 3, be::<2>(buf, pos + 1)?)?;
+                    0
+                }
+                0xc6 | 0xdb => {
+                    pos = skip(pos + 5, be::<4>(buf, pos + 1)?)?;
+                    0
+                }
+                // ext 8/16/32: length, type byte, data
+                0xc7 => {
+                    pos = skip(pos + 3, be::<1>(buf, pos + 1)?)?;
+                    0
+                }
+                0xc8 => {
+                    pos = skip(pos + 4, be::<2>(buf, pos + 1)?)?;
+                    0
+                }
+                0xc9 => {
+                    pos = skip(pos + 6, be::<4>(buf, pos + 1)?)?;
+                    0
+                }
+                // 0xC1, never used
+                _ => return None,
+            };
+            if children > 0 {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                parents[depth] = left - 1;
+                depth += 1;
+                left = children;
+                continue;
+            }
+        }
+        left -= 1;
+        while left == 0 {
+            if depth == 0 {
+                return (pos <= buf.len()).then_some(pos);
+            }
+            depth -= 1;
+            left = parents[depth];
+        }
+    }
+}
+
+/// For each CBOR initial byte: when the byte alone says how long the item is and that it holds
+/// no other item, that length (initial byte, argument and payload), else 0.
+#[cfg(feature = "cbor")]
+const CBOR_FIXED: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let (major, info) = ((i >> 5) as u8, (i & 0x1f) as u8);
+        table[i] = match (major, info) {
+            // integers, simple values, floats
+            (0 | 1 | 7, 0..=23) => 1,
+            (0 | 1 | 7, 24) => 2,
+            (0 | 1 | 7, 25) => 3,
+            (0 | 1 | 7, 26) => 5,
+            (0 | 1 | 7, 27) => 9,
+            // short strings
+            (2 | 3, 0..=23) => 1 + info,
+            // empty array and map
+            (4 | 5, 0) => 1,
+            _ => 0,
+        };
+        i += 1;
+    }
+    table
+};
+
+#[cfg(feature = "cbor")]
+fn cbor_whole_item(buf: &[u8]) -> Option<usize> {
+    /// What an open container is; `left` counts what it still holds.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    enum Kind {
+        /// Definite-length array or map, or tag: `left` items to complete.
+        Items,
+        /// Indefinite-length array.
+        Array,
+        /// Indefinite-length map: `left` is 1 after a key without its value.
+        Map,
+        /// Indefinite-length string of this major type.
+        Str(u8),
+    }
+    let mut parents = [(Kind::Items, 0u64); MAX_DEPTH];
+    let mut depth = 0;
+    let (mut kind, mut left) = (Kind::Items, 1u64);
+    let mut pos = 0usize;
+    loop {
+        let b = *buf.get(pos)?;
+        let fixed = CBOR_FIXED[usize::from(b)];
+        if fixed != 0 && !matches!(kind, Kind::Str(_)) {
+            pos += usize::from(fixed);
+        } else {
+            let (major, info) = (b >> 5, b & 0x1f);
+            let (arg_len, arg) = match info {
+                0..=23 => (0, u64::from(info)),
+                24 => (1, be::<1>(buf, pos + 1)?),
+                25 => (2, be::<2>(buf, pos + 1)?),
+                26 => (4, be::<4>(buf, pos + 1)?),
+                27 => (8, be::<8>(buf, pos + 1)?),
+                28..=30 => return None,
+                _ => (0, 0),
+            };
+            pos += 1 + arg_len;
+            if let Kind::Str(m) = kind {
+                // Only definite-length chunks of the same type, or the break.
+                if b != 0xff && (major != m || info == 31) {
+                    return None;
+                }
+            }
+            // The container this header opens, if any.
+            let open = match (major, info) {
+                (0 | 1 | 6, 31) => return None,
+                (7, 31) => {
+                    // The break closes an indefinite-length container, which is then one item
+                    // of its parent.
+                    match (kind, left) {
+                        (Kind::Array | Kind::Str(_), _) | (Kind::Map, 0) => {}
+                        _ => return None,
+                    }
+                    depth -= 1;
+                    (kind, left) = parents[depth];
+                    None
+                }
+                (0 | 1 | 7, _) => None,
+                (2 | 3, 31) => Some((Kind::Str(major), 0)),
+                (2 | 3, _) => {
+                    pos = skip(pos, arg)?;
+                    None
+                }
+                (4, 31) => Some((Kind::Array, 0)),
+                (5, 31) => Some((Kind::Map, 0)),
+                (4, _) => (arg > 0).then_some((Kind::Items, arg)),
+                (5, _) => (arg > 0).then_some((Kind::Items, arg.saturating_mul(2))),
+                // 6: a tag, followed by the tagged item
+                _ => Some((Kind::Items, 1)),
+            };
+            if let Some(frame) = open {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                parents[depth] = (kind, left);
+                depth += 1;
+                (kind, left) = frame;
+                continue;
+            }
+        }
+        // One item of the current container is complete.
+        loop {
+            match kind {
+                Kind::Items => {
+                    left -= 1;
+                    if left > 0 {
+                        break;
+                    }
+                    if depth == 0 {
+                        return (pos <= buf.len()).then_some(pos);
+                    }
+                    depth -= 1;
+                    (kind, left) = parents[depth];
+                }
+                Kind::Map => {
+                    left ^= 1;
+                    break;
+                }
+                Kind::Array | Kind::Str(_) => break,
+            }
+        }
+    }
+}
+
 /// Outcome of [`ItemScanner::advance`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -272,8 +588,8 @@ enum Step {
     Complete(usize),
     /// The buffer ends before the item does.
     NeedMore,
-    /// Malformed input: the framing is lost.
-    Malformed(&'static str),
+    /// Malformed input at offset `at`: the header there is invalid, or invalid where it is.
+    Malformed { at: usize, why: &'static str },
 }
 
 /// Resumable scanner of one format's item boundaries; see the [module documentation](self).
@@ -299,6 +615,9 @@ pub(crate) struct ItemScanner {
     /// Header bytes examined since the scanner was created (for the linearity tests).
     #[cfg(test)]
     examined: u64,
+    /// Bytes handed to the caller's fast path so far (for the linearity tests).
+    #[cfg(test)]
+    pub(crate) fast_path_bytes: u64,
 }
 
 impl ItemScanner {
@@ -316,6 +635,8 @@ impl ItemScanner {
             stash_len: 0,
             #[cfg(test)]
             examined: 0,
+            #[cfg(test)]
+            fast_path_bytes: 0,
         }
     }
 
@@ -328,6 +649,16 @@ impl ItemScanner {
         self.too_deep = false;
         self.discarding = false;
         self.stash_len = 0;
+    }
+
+    /// Whether no byte of the current item has been looked at yet (nor is being skipped).
+    pub(crate) fn at_item_start(&self) -> bool {
+        self.pos == 0
+            && self.skip == 0
+            && self.stack.is_empty()
+            && !self.root_done
+            && !self.discarding
+            && self.stash_len == 0
     }
 
     /// Header bytes examined so far.
@@ -364,11 +695,12 @@ impl ItemScanner {
             }
             match self.format.header(rest) {
                 Parsed::NeedMore => return Step::NeedMore,
-                Parsed::Malformed(why) => return Step::Malformed(why),
+                Parsed::Malformed(why) => return Step::Malformed { at: self.pos, why },
                 Parsed::Header { len, token } => {
+                    let at = self.pos;
                     self.pos += len;
                     if let Err(why) = self.apply(token) {
-                        return Step::Malformed(why);
+                        return Step::Malformed { at, why };
                     }
                 }
             }
@@ -468,15 +800,33 @@ impl ItemScanner {
         }
     }
 
-    /// The framing is lost: clears everything.
-    fn malformed(&mut self, src: &mut BytesMut, why: &str) -> DeserializeError {
-        src.clear();
+    /// Reports malformed input whose bad header starts at `src[at]`, or, when `at` is `None`,
+    /// was stashed (its first byte has already left the buffer). See the [module
+    /// documentation](self) for what is consumed.
+    fn malformed(&mut self, src: &mut BytesMut, at: Option<usize>, why: &str) -> DeserializeError {
+        let name = self.format.name();
+        let item_start = at == Some(0) && !self.discarding;
         self.reset();
-        DeserializeError::invalid(format!(
-            "{} decode error: {why}; the rest of the received data was discarded",
-            self.format.name()
-        ))
-        .unrecoverable()
+        if !self.format.resumes_after_bad_header() {
+            src.clear();
+            return DeserializeError::invalid(format!(
+                "{name} decode error: {why}; the rest of the received data was discarded"
+            ))
+            .unrecoverable();
+        }
+        // Like cbor2 reading a file: stop right after the bad byte; the next decode starts
+        // there.
+        if let Some(at) = at {
+            src.advance((at + 1).min(src.len()));
+        }
+        if item_start {
+            DeserializeError::invalid(format!("{name} decode error: {why}"))
+        } else {
+            DeserializeError::invalid(format!(
+                "{name} decode error: {why}; the item was discarded up to that byte"
+            ))
+            .unrecoverable()
+        }
     }
 
     /// In discard mode, keeps the start of a header split across chunks out of the buffer.
@@ -505,9 +855,9 @@ impl ItemScanner {
             }
             Parsed::Malformed(why) => Err(why),
             Parsed::Header { len, token } => {
-                src.advance(len.saturating_sub(have).min(src.len()));
                 self.stash_len = 0;
                 self.apply(token)?;
+                src.advance(len.saturating_sub(have).min(src.len()));
                 Ok(true)
             }
         }
@@ -531,11 +881,11 @@ impl ItemScanner {
                 match self.resume_stashed_header(src) {
                     Ok(true) => {}
                     Ok(false) => return Ok(None),
-                    Err(why) => return Err(self.malformed(src, why)),
+                    Err(why) => return Err(self.malformed(src, None, why)),
                 }
             }
             match self.advance(src) {
-                Step::Malformed(why) => return Err(self.malformed(src, why)),
+                Step::Malformed { at, why } => return Err(self.malformed(src, Some(at), why)),
                 Step::Complete(end) => {
                     let (discarding, too_deep) = (self.discarding, self.too_deep);
                     self.reset();
@@ -633,7 +983,7 @@ pub(crate) fn check_datagram(format: Format, datagram: &[u8]) -> Result<(), Dese
             DeserializeErrorKind::Incomplete,
             format!("missing data to create packet: the {name} item is truncated"),
         )),
-        Step::Malformed(why) => Err(DeserializeError::invalid(format!(
+        Step::Malformed { why, .. } => Err(DeserializeError::invalid(format!(
             "{name} decode error: {why}"
         ))),
     }
@@ -690,7 +1040,7 @@ mod tests {
             );
             assert_eq!(end_of(f, &bytes[..len - 1]), Step::NeedMore, "{bytes:02x?}");
         }
-        assert!(matches!(end_of(f, &[0x91, 0xc1]), Step::Malformed(_)));
+        assert!(matches!(end_of(f, &[0x91, 0xc1]), Step::Malformed { .. }));
     }
 
     #[test]
@@ -740,7 +1090,7 @@ mod tests {
         ];
         for bytes in malformed {
             assert!(
-                matches!(end_of(f, bytes), Step::Malformed(_)),
+                matches!(end_of(f, bytes), Step::Malformed { .. }),
                 "{bytes:02x?}"
             );
         }
@@ -811,6 +1161,141 @@ mod tests {
                 );
                 assert_eq!(scanner.too_deep, depth > MAX_DEPTH, "{format:?} {depth}");
                 assert_eq!(end_of_bytewise(format, &input), Step::Complete(item.len()));
+                // The tight pass takes exactly the items within the depth limit.
+                let want = (depth <= MAX_DEPTH).then_some(item.len());
+                assert_eq!(whole_item(format, &input), want, "{format:?} {depth}");
+                assert_eq!(whole_item(format, &item), want, "{format:?} {depth}");
+                assert_eq!(whole_item(format, &item[..item.len() - 1]), None);
+            }
+        }
+    }
+
+    /// What the tight pass must say about `bytes`, from the resumable scanner: the end of a
+    /// complete item within the depth limit, else nothing.
+    fn expected_whole_item(format: Format, bytes: &[u8]) -> Option<usize> {
+        let mut scanner = ItemScanner::new(format);
+        match scanner.advance(bytes) {
+            Step::Complete(end) if !scanner.too_deep => Some(end),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn whole_item_on_known_headers() {
+        let cases: &[(Format, &[u8])] = &[
+            (Format::Msgpack, &[0xc4, 2, 1, 2]),
+            (Format::Msgpack, &[0xc5, 0, 2, 1, 2]),
+            (Format::Msgpack, &[0xc6, 0, 0, 0, 2, 1, 2]),
+            (Format::Msgpack, &[0xd9, 1, b'a']),
+            (Format::Msgpack, &[0xda, 0, 1, b'a']),
+            (Format::Msgpack, &[0xdb, 0, 0, 0, 1, b'a']),
+            (Format::Msgpack, &[0xc7, 1, 5, 9]),
+            (Format::Msgpack, &[0xc8, 0, 1, 5, 9]),
+            (Format::Msgpack, &[0xc9, 0, 0, 0, 1, 5, 9]),
+            (Format::Msgpack, &[0xd4, 5, 9]),
+            (
+                Format::Msgpack,
+                &[
+                    0xd8, 5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
+                ],
+            ),
+            (Format::Msgpack, &[0xdc, 0, 2, 0x01, 0x90]),
+            (Format::Msgpack, &[0xdd, 0, 0, 0, 1, 0x80]),
+            (Format::Msgpack, &[0xde, 0, 1, 0xc0, 0xc3]),
+            (
+                Format::Msgpack,
+                &[0xdf, 0, 0, 0, 1, 0xa1, b'k', 0xcb, 0, 0, 0, 0, 0, 0, 0, 0],
+            ),
+            (Format::Msgpack, &[0x92, 0x91, 0x91, 0x01, 0xcc, 0xff]),
+            (Format::Cbor, &[0x5f, 0x41, 1, 0x40, 0xff]),
+            (Format::Cbor, &[0x7f, 0x78, 1, b'a', 0xff]),
+            (Format::Cbor, &[0x9f, 0x01, 0x9f, 0xff, 0xbf, 0xff, 0xff]),
+            (Format::Cbor, &[0xbf, 0x01, 0x9f, 0xff, 0x02, 0x80, 0xff]),
+            (Format::Cbor, &[0xd9, 0x01, 0x00, 0xc6, 0x59, 0, 1, 7]),
+            (
+                Format::Cbor,
+                &[
+                    0x82, 0xfb, 0, 0, 0, 0, 0, 0, 0, 0, 0x3b, 0, 0, 0, 0, 0, 0, 0, 0,
+                ],
+            ),
+            (Format::Cbor, &[0x98, 2, 0xf8, 0x20, 0xf9, 0x3c, 0]),
+            (Format::Cbor, &[0xb9, 0, 1, 0x7a, 0, 0, 0, 1, b'k', 0xa0]),
+        ];
+        for &(format, item) in cases {
+            let mut input = item.to_vec();
+            input.push(0x07);
+            assert_eq!(whole_item(format, &input), Some(item.len()), "{item:02x?}");
+            for cut in 0..item.len() {
+                assert_eq!(whole_item(format, &item[..cut]), None, "{item:02x?} {cut}");
+            }
+        }
+        // Malformed input is left to the scanner.
+        let malformed: &[(Format, &[u8])] = &[
+            (Format::Msgpack, &[0xc1]),
+            (Format::Msgpack, &[0x91, 0xc1]),
+            (Format::Cbor, &[0x1c]),
+            (Format::Cbor, &[0xff]),
+            (Format::Cbor, &[0x9f, 0x1f]),
+            (Format::Cbor, &[0xbf, 0x01, 0xff]),
+            (Format::Cbor, &[0x82, 0x01, 0xff]),
+            (Format::Cbor, &[0x5f, 0x61, b'a', 0xff]),
+            (Format::Cbor, &[0x7f, 0x7f, 0xff, 0xff]),
+            (Format::Cbor, &[0xdf, 0x01]),
+        ];
+        for &(format, bytes) in malformed {
+            assert_eq!(whole_item(format, bytes), None, "{bytes:02x?}");
+        }
+    }
+
+    /// Bytes rich in headers: containers of every kind, short and long strings, breaks, tags,
+    /// reserved values.
+    fn header_soup() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let piece = prop_oneof![
+            any::<u8>().prop_map(|b| vec![b]),
+            (0x80u8..0xa0).prop_map(|b| vec![b]),
+            (0x90u8..0x94).prop_map(|b| vec![b]),
+            (0x80u8..0x84).prop_map(|b| vec![b]),
+            (0xa0u8..0xa4).prop_map(|b| vec![b]),
+            Just(vec![0x9f]),
+            Just(vec![0xbf]),
+            Just(vec![0x5f]),
+            Just(vec![0x7f]),
+            Just(vec![0xff]),
+            (0xc0u8..0xe0).prop_map(|b| vec![b]),
+            (0u8..8).prop_map(|n| vec![0xd9, n]),
+            (0u8..8).prop_map(|n| vec![0x78, n]),
+            (0u8..3).prop_map(|n| vec![0xdc, 0, n]),
+            (0u8..3).prop_map(|n| vec![0x98, n]),
+        ];
+        proptest::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn whole_item_agrees_with_the_scanner(bytes in header_soup()) {
+            for format in [Format::Msgpack, Format::Cbor] {
+                for cut in [bytes.len(), bytes.len() / 2, bytes.len() / 3] {
+                    let bytes = &bytes[..cut];
+                    proptest::prop_assert_eq!(
+                        whole_item(format, bytes),
+                        expected_whole_item(format, bytes),
+                        "{:?} {:02x?}", format, bytes
+                    );
+                }
+            }
+        }
+
+        #[test]
+        fn whole_item_agrees_with_the_scanner_on_any_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..100),
+        ) {
+            for format in [Format::Msgpack, Format::Cbor] {
+                proptest::prop_assert_eq!(
+                    whole_item(format, &bytes),
+                    expected_whole_item(format, &bytes),
+                    "{:?} {:02x?}", format, bytes
+                );
             }
         }
     }
@@ -828,7 +1313,7 @@ mod tests {
     fn deep_indefinite_cbor_gives_up_with_bounded_memory() {
         let item = vec![0x9f; 100_000];
         let mut scanner = ItemScanner::new(Format::Cbor);
-        assert!(matches!(scanner.advance(&item), Step::Malformed(_)));
+        assert!(matches!(scanner.advance(&item), Step::Malformed { .. }));
         assert!(scanner.stack_len() <= MAX_FRAMES);
     }
 

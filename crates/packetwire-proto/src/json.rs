@@ -248,6 +248,8 @@ impl RawScanner {
 
     /// Scans from `self.pos`; returns the document's length once its end is found.
     fn scan(&mut self, buf: &[u8]) -> Option<usize> {
+        // The buffer only grows between calls; never index past it all the same.
+        self.pos = self.pos.min(buf.len());
         let kind = self.kind.expect("document started");
         match kind {
             b'{' | b'[' => {
@@ -687,6 +689,21 @@ mod tests {
         assert_eq!(decode_all(&s, &[input]), want);
         let chunks: Vec<&[u8]> = input.chunks(1).collect();
         assert_eq!(decode_all(&s, &chunks), want);
+    }
+
+    #[test]
+    fn decode_eof_resets_the_state() {
+        // A lone literal never ends: at end of stream it is an error, and the decoder must
+        // start afresh (it once kept its scan position past the cleared buffer and panicked).
+        let s = JsonSerializer::<Value>::new().with_lines(false);
+        let mut state = s.decode_state();
+        let mut buf = BytesMut::from(&b"#"[..]);
+        assert_eq!(s.decode(&mut state, &mut buf).unwrap(), None);
+        let e = s.decode_eof(&mut state, &mut buf).unwrap_err();
+        assert_eq!(e.kind(), DeserializeErrorKind::Incomplete);
+        assert_eq!(s.decode_eof(&mut state, &mut buf).unwrap(), None);
+        buf.extend_from_slice(b"[1]");
+        assert_eq!(s.decode(&mut state, &mut buf).unwrap(), Some(json!([1])));
     }
 
     #[test]

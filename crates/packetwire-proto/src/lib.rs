@@ -88,6 +88,8 @@
 //! default), and `codec` (tokio-util `Decoder`/`Encoder` for [`PacketDecoder`]).
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "msgpack")]
+mod bounded;
 mod converter;
 pub mod dynamic;
 mod error;

@@ -7,7 +7,9 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{DeserializeError, DeserializeErrorKind, SerializeError};
-use crate::serializer::{rollback_on_error, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
+use crate::serializer::{
+    with_scratch, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
+};
 
 /// Longest length prefix: a LEB128 varint of a `u32`.
 const MAX_PREFIX: usize = 5;
@@ -105,19 +107,15 @@ impl<T> PostcardSerializer<T> {
     }
 }
 
-/// Lets postcard append to a `BytesMut` it does not own.
-struct Sink<'a>(&'a mut BytesMut);
-
-impl Extend<u8> for Sink<'_> {
-    fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
-        self.0.extend(iter);
-    }
-}
-
-fn write<T: Serialize>(packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
-    postcard::to_extend(packet, Sink(dst))
-        .map(|_| ())
-        .map_err(|e| SerializeError::with_source("cannot encode packet with postcard", e))
+/// Appends the postcard bytes of `packet` to `out` (which is left empty on error).
+///
+/// Postcard's `Extend` flavor on an owned vector: its pieces are short (a string, an 8-byte
+/// float), and copying them through an iterator is inlined where `extend_from_slice` calls
+/// `memcpy`; a borrowed vector would cost an indirection on every byte.
+fn write<T: Serialize>(packet: &T, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+    *out = postcard::to_extend(packet, std::mem::take(out))
+        .map_err(|e| SerializeError::with_source("cannot encode packet with postcard", e))?;
+    Ok(())
 }
 
 /// Writes `value` as an unsigned LEB128 varint; returns the bytes used.
@@ -179,7 +177,7 @@ impl<T: Serialize + DeserializeOwned> DatagramSerializer for PostcardSerializer<
     type Received = T;
 
     fn serialize(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
-        rollback_on_error(dst, |dst| write(packet, dst))
+        write_via_scratch(dst, |out| write(packet, out))
     }
 
     fn deserialize(&self, datagram: &[u8]) -> Result<T, DeserializeError> {
@@ -221,10 +219,12 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for PostcardSerializer<T>
     }
 
     fn encode(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
-        rollback_on_error(dst, |dst| {
-            let start = dst.len();
-            write(packet, dst)?;
-            let len = dst.len() - start;
+        // The payload goes into the scratch buffer after room for the longest prefix; the prefix
+        // is then written right before it, and prefix and payload are copied out in one go.
+        with_scratch(|out| {
+            out.extend_from_slice(&[0; MAX_PREFIX]);
+            write(packet, out)?;
+            let len = out.len() - MAX_PREFIX;
             let len = u32::try_from(len).map_err(|_| {
                 SerializeError::new(format!(
                     "postcard payload of {len} bytes does not fit the u32 length prefix"
@@ -232,8 +232,9 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for PostcardSerializer<T>
             })?;
             let mut prefix = [0u8; MAX_PREFIX];
             let size = encode_prefix(len, &mut prefix);
-            dst.extend_from_slice(&prefix[..size]);
-            dst[start..].rotate_right(size);
+            let start = MAX_PREFIX - size;
+            out[start..MAX_PREFIX].copy_from_slice(&prefix[..size]);
+            dst.extend_from_slice(&out[start..]);
             Ok(())
         })
     }

@@ -66,7 +66,8 @@ pub trait StreamSerializer: Send + Sync {
 
     /// Called once the stream has ended: decodes a last packet if `src` holds one. Leftover bytes
     /// that do not form a packet are an [`DeserializeErrorKind::Incomplete`] error, and are
-    /// discarded.
+    /// discarded along with the decoding state (the default implementation replaces `state`
+    /// with a fresh [`decode_state`](Self::decode_state)).
     fn decode_eof(
         &self,
         state: &mut Self::DecodeState,
@@ -78,6 +79,8 @@ pub trait StreamSerializer: Send + Sync {
             None => {
                 let n = src.len();
                 src.clear();
+                // The state described the bytes just dropped: start afresh.
+                *state = self.decode_state();
                 Err(DeserializeError::new(
                     DeserializeErrorKind::Incomplete,
                     format!("stream ended in the middle of a packet ({n} bytes left)"),
@@ -101,9 +104,20 @@ pub(crate) fn rollback_on_error<T>(
 }
 
 /// Scratch buffers larger than this are released after use instead of kept for the next packet.
-#[cfg_attr(not(feature = "json"), allow(dead_code))]
+#[cfg(any(
+    feature = "json",
+    feature = "msgpack",
+    feature = "cbor",
+    feature = "postcard"
+))]
 const SCRATCH_KEEP: usize = 1 << 20;
 
+#[cfg(any(
+    feature = "json",
+    feature = "msgpack",
+    feature = "cbor",
+    feature = "postcard"
+))]
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
@@ -114,29 +128,44 @@ thread_local! {
 /// `io::Write`; `Vec<u8>`'s implementation is much faster than `BytesMut`'s, and one copy of the
 /// finished packet costs less than the difference. The scratch buffer is per thread; a nested
 /// call (a wrapper serializing its inner packet) gets a fresh one. `dst` is unchanged on error.
-#[cfg_attr(not(feature = "json"), allow(dead_code))]
+#[cfg(any(
+    feature = "json",
+    feature = "msgpack",
+    feature = "cbor",
+    feature = "postcard"
+))]
 pub(crate) fn write_via_scratch(
     dst: &mut BytesMut,
     f: impl FnOnce(&mut Vec<u8>) -> Result<(), SerializeError>,
 ) -> Result<(), SerializeError> {
-    fn run(
-        scratch: &mut Vec<u8>,
-        dst: &mut BytesMut,
-        f: impl FnOnce(&mut Vec<u8>) -> Result<(), SerializeError>,
-    ) -> Result<(), SerializeError> {
+    with_scratch(|scratch| {
+        f(scratch)?;
+        dst.extend_from_slice(scratch);
+        Ok(())
+    })
+}
+
+/// Runs `f` on the empty, reused per-thread scratch `Vec<u8>` of [`write_via_scratch`], for
+/// callers that copy its content out themselves (a length prefix to put in front, say). A nested
+/// call gets a fresh buffer.
+#[cfg(any(
+    feature = "json",
+    feature = "msgpack",
+    feature = "cbor",
+    feature = "postcard"
+))]
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    fn run<R>(scratch: &mut Vec<u8>, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
         scratch.clear();
         let result = f(scratch);
-        if result.is_ok() {
-            dst.extend_from_slice(scratch);
-        }
         if scratch.capacity() > SCRATCH_KEEP {
             *scratch = Vec::new();
         }
         result
     }
     SCRATCH.with(|cell| match cell.try_borrow_mut() {
-        Ok(mut scratch) => run(&mut scratch, dst, f),
-        Err(_) => run(&mut Vec::new(), dst, f),
+        Ok(mut scratch) => run(&mut scratch, f),
+        Err(_) => run(&mut Vec::new(), f),
     })
 }
 
