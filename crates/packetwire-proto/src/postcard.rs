@@ -219,12 +219,11 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for PostcardSerializer<T>
     }
 
     fn encode(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
-        // The payload goes into the scratch buffer after room for the longest prefix; the prefix
-        // is then written right before it, and prefix and payload are copied out in one go.
+        // The payload goes into the scratch buffer; then its length prefix and the payload are
+        // appended to `dst` (room for both reserved at once).
         with_scratch(|out| {
-            out.extend_from_slice(&[0; MAX_PREFIX]);
             write(packet, out)?;
-            let len = out.len() - MAX_PREFIX;
+            let len = out.len();
             let len = u32::try_from(len).map_err(|_| {
                 SerializeError::new(format!(
                     "postcard payload of {len} bytes does not fit the u32 length prefix"
@@ -232,9 +231,9 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for PostcardSerializer<T>
             })?;
             let mut prefix = [0u8; MAX_PREFIX];
             let size = encode_prefix(len, &mut prefix);
-            let start = MAX_PREFIX - size;
-            out[start..MAX_PREFIX].copy_from_slice(&prefix[..size]);
-            dst.extend_from_slice(&out[start..]);
+            dst.reserve(size + out.len());
+            dst.extend_from_slice(&prefix[..size]);
+            dst.extend_from_slice(out);
             Ok(())
         })
     }
