@@ -114,16 +114,43 @@ impl<T> JsonSerializer<T> {
 impl<T: Serialize> JsonSerializer<T> {
     fn write_json(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
         write_via_scratch(dst, |out| {
-            let result = if self.ensure_ascii {
-                let mut ser = serde_json::Serializer::with_formatter(out, PythonFormatter::<true>);
-                packet.serialize(&mut ser)
-            } else {
-                let mut ser = serde_json::Serializer::with_formatter(out, PythonFormatter::<false>);
-                packet.serialize(&mut ser)
-            };
-            result.map_err(|e| SerializeError::with_source("cannot encode packet as JSON", e))
+            let mut ser = serde_json::Serializer::with_formatter(&mut *out, PythonFormatter);
+            packet
+                .serialize(&mut ser)
+                .map_err(|e| SerializeError::with_source("cannot encode packet as JSON", e))?;
+            // Outside strings JSON text is ASCII, so escaping every non-ASCII character (and
+            // DEL) of the finished text is Python's `ensure_ascii`. One fast scan usually finds
+            // nothing to do.
+            if self.ensure_ascii && !(out.is_ascii() && memchr::memchr(0x7f, out).is_none()) {
+                *out = escape_non_ascii(out);
+            }
+            Ok(())
         })
     }
+}
+
+/// Python's `ensure_ascii` applied to JSON text: every character outside `' '..='~'` that is
+/// not already escaped (serde_json escapes the control characters) becomes lowercase `\uXXXX`,
+/// characters beyond the BMP a surrogate pair.
+fn escape_non_ascii(json: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    // serde_json wrote the text from `&str` pieces: it is UTF-8.
+    let text = String::from_utf8_lossy(json);
+    let mut escaped = Vec::with_capacity(json.len() + json.len() / 2);
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if (c as u32) < 0x7f {
+            continue;
+        }
+        escaped.extend_from_slice(&text.as_bytes()[start..i]);
+        let mut units = [0u16; 2];
+        for unit in c.encode_utf16(&mut units) {
+            let _ = write!(escaped, "\\u{unit:04x}");
+        }
+        start = i + c.len_utf8();
+    }
+    escaped.extend_from_slice(&text.as_bytes()[start..]);
+    escaped
 }
 
 fn parse<T: DeserializeOwned>(document: &[u8]) -> Result<T, DeserializeError> {
@@ -406,37 +433,11 @@ impl RawScanner {
     }
 }
 
-/// serde_json formatter that writes what Python's `json.dumps` writes.
-struct PythonFormatter<const ENSURE_ASCII: bool>;
+/// serde_json formatter that writes floats as Python's `json.dumps` does (the ASCII escaping
+/// is a pass over the finished text, see [`escape_non_ascii`]).
+struct PythonFormatter;
 
-impl<const ENSURE_ASCII: bool> serde_json::ser::Formatter for PythonFormatter<ENSURE_ASCII> {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        if !ENSURE_ASCII
-            || (fragment.is_ascii() && memchr::memchr(0x7f, fragment.as_bytes()).is_none())
-        {
-            return writer.write_all(fragment.as_bytes());
-        }
-        // Python escapes everything outside ' '..='~' (DEL included) as lowercase \uXXXX,
-        // characters beyond the BMP as surrogate pairs.
-        let mut start = 0;
-        for (i, c) in fragment.char_indices() {
-            if (c as u32) < 0x7f {
-                continue;
-            }
-            writer.write_all(&fragment.as_bytes()[start..i])?;
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                write!(writer, "\\u{:04x}", unit)?;
-            }
-            start = i + c.len_utf8();
-        }
-        writer.write_all(&fragment.as_bytes()[start..])
-    }
-
+impl serde_json::ser::Formatter for PythonFormatter {
     fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
         write_python_float(writer, value)
     }
