@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::{DeserializeError, SerializeError};
 use crate::item_scan::{check_datagram, whole_item, Format, ItemScanner, MAX_DEPTH};
 use crate::serializer::{
-    rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
+    rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer,
 };
 use crate::value::Value;
 
@@ -88,48 +88,7 @@ pub struct CborSerializer<T = Value> {
     _packet: PhantomData<fn(&T) -> T>,
 }
 
-impl<T> Clone for CborSerializer<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for CborSerializer<T> {}
-
-impl<T> std::fmt::Debug for CborSerializer<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CborSerializer")
-            .field("limit", &self.limit)
-            .finish()
-    }
-}
-
-impl<T> Default for CborSerializer<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> CborSerializer<T> {
-    /// A serializer with the default limit ([`DEFAULT_LIMIT`], 64 KiB).
-    pub fn new() -> Self {
-        Self {
-            limit: DEFAULT_LIMIT,
-            _packet: PhantomData,
-        }
-    }
-
-    /// The maximum size of one data item on a stream, in bytes.
-    pub fn with_limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
-        self
-    }
-
-    /// The limit in force, in bytes.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-}
+crate::serializer::limited_serializer!(CborSerializer, "data item");
 
 impl<T: Serialize> CborSerializer<T> {
     fn write(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
@@ -243,6 +202,7 @@ mod tests {
     use super::*;
     use crate::item_scan::{Parsed, Token, MAX_FRAMES};
     use crate::DeserializeErrorKind;
+    use crate::DEFAULT_LIMIT;
     use proptest::prelude::*;
     use serde::Deserialize;
 

@@ -11,7 +11,7 @@ use crate::bounded::deserialize_bounded;
 use crate::error::{DeserializeError, SerializeError};
 use crate::item_scan::{check_datagram, whole_item, Format, ItemScanner, MAX_DEPTH};
 use crate::serializer::{
-    rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
+    rollback_on_error, write_via_scratch, DatagramSerializer, StreamSerializer,
 };
 use crate::value::Value;
 
@@ -80,48 +80,7 @@ pub struct MsgpackSerializer<T = Value> {
     _packet: PhantomData<fn(&T) -> T>,
 }
 
-impl<T> Clone for MsgpackSerializer<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for MsgpackSerializer<T> {}
-
-impl<T> std::fmt::Debug for MsgpackSerializer<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MsgpackSerializer")
-            .field("limit", &self.limit)
-            .finish()
-    }
-}
-
-impl<T> Default for MsgpackSerializer<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> MsgpackSerializer<T> {
-    /// A serializer with the default limit ([`DEFAULT_LIMIT`], 64 KiB).
-    pub fn new() -> Self {
-        Self {
-            limit: DEFAULT_LIMIT,
-            _packet: PhantomData,
-        }
-    }
-
-    /// The maximum size of one object on a stream, in bytes.
-    pub fn with_limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
-        self
-    }
-
-    /// The limit in force, in bytes.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-}
+crate::serializer::limited_serializer!(MsgpackSerializer, "object");
 
 impl<T: Serialize> MsgpackSerializer<T> {
     fn write(&self, packet: &T, dst: &mut BytesMut) -> Result<(), SerializeError> {
@@ -269,6 +228,7 @@ mod tests {
     use super::*;
     use crate::item_scan::MAX_DEPTH;
     use crate::DeserializeErrorKind;
+    use crate::DEFAULT_LIMIT;
     use proptest::prelude::*;
     use serde::Deserialize;
 

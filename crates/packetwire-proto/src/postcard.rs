@@ -7,9 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::error::{DeserializeError, DeserializeErrorKind, SerializeError};
-use crate::serializer::{
-    with_scratch, write_via_scratch, DatagramSerializer, StreamSerializer, DEFAULT_LIMIT,
-};
+use crate::serializer::{with_scratch, write_via_scratch, DatagramSerializer, StreamSerializer};
 
 /// Longest length prefix: a LEB128 varint of a `u32`.
 const MAX_PREFIX: usize = 5;
@@ -64,48 +62,10 @@ pub struct PostcardSerializer<T> {
     _packet: PhantomData<fn(&T) -> T>,
 }
 
-impl<T> Clone for PostcardSerializer<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<T> Copy for PostcardSerializer<T> {}
-
-impl<T> std::fmt::Debug for PostcardSerializer<T> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostcardSerializer")
-            .field("limit", &self.limit)
-            .finish()
-    }
-}
-
-impl<T> Default for PostcardSerializer<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl<T> PostcardSerializer<T> {
-    /// A serializer with the default limit ([`DEFAULT_LIMIT`], 64 KiB).
-    pub fn new() -> Self {
-        Self {
-            limit: DEFAULT_LIMIT,
-            _packet: PhantomData,
-        }
-    }
-
-    /// The maximum payload length on a stream, in bytes (the prefix not included).
-    pub fn with_limit(mut self, limit: usize) -> Self {
-        self.limit = limit;
-        self
-    }
-
-    /// The limit in force, in bytes.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-}
+crate::serializer::limited_serializer!(
+    PostcardSerializer,
+    "payload (the length prefix not included)"
+);
 
 /// Appends the postcard bytes of `packet` to `out` (which is left empty on error).
 ///
@@ -301,6 +261,7 @@ impl<T: Serialize + DeserializeOwned> StreamSerializer for PostcardSerializer<T>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::DEFAULT_LIMIT;
     use serde::Deserialize;
 
     #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]

@@ -103,6 +103,61 @@ pub(crate) fn rollback_on_error<T>(
     result
 }
 
+/// The common part of the serde-based binary serializers (a struct with a `limit` and a
+/// `PhantomData` of the packet type): `new`, `with_limit`, `limit`, and `Clone`, `Copy`,
+/// `Debug` and `Default` without bounds on the packet type. `$what` names one packet in the
+/// docs ("object", "data item", ...).
+#[cfg(any(feature = "msgpack", feature = "cbor", feature = "postcard"))]
+macro_rules! limited_serializer {
+    ($name:ident, $what:literal) => {
+        impl<T> Clone for $name<T> {
+            fn clone(&self) -> Self {
+                *self
+            }
+        }
+
+        impl<T> Copy for $name<T> {}
+
+        impl<T> std::fmt::Debug for $name<T> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("limit", &self.limit)
+                    .finish()
+            }
+        }
+
+        impl<T> Default for $name<T> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        impl<T> $name<T> {
+            /// A serializer with the default limit ([`DEFAULT_LIMIT`](crate::DEFAULT_LIMIT),
+            /// 64 KiB).
+            pub fn new() -> Self {
+                Self {
+                    limit: crate::DEFAULT_LIMIT,
+                    _packet: std::marker::PhantomData,
+                }
+            }
+
+            #[doc = concat!("The maximum size of one ", $what, " on a stream, in bytes.")]
+            pub fn with_limit(mut self, limit: usize) -> Self {
+                self.limit = limit;
+                self
+            }
+
+            /// The limit in force, in bytes.
+            pub fn limit(&self) -> usize {
+                self.limit
+            }
+        }
+    };
+}
+#[cfg(any(feature = "msgpack", feature = "cbor", feature = "postcard"))]
+pub(crate) use limited_serializer;
+
 /// Scratch buffers larger than this are released after use instead of kept for the next packet.
 #[cfg(any(
     feature = "json",
