@@ -482,6 +482,43 @@ macro_rules! compressor_wrapper {
 // ---------------------------------------------------------------------------------------------
 // zlib
 
+/// What one call of a streaming compressor did.
+#[cfg(any(feature = "zlib", feature = "bz2"))]
+struct Progress {
+    consumed: usize,
+    produced: usize,
+    ended: bool,
+}
+
+/// Drives a streaming compressor (`step`: one call over the rest of the input and a free
+/// output window) until its stream ends: each round grows `dst` by `room(remaining input)` and
+/// keeps only what was produced. `name` goes into the error when a call makes no progress.
+#[cfg(any(feature = "zlib", feature = "bz2"))]
+fn compress_to_end(
+    input: &[u8],
+    dst: &mut BytesMut,
+    name: &str,
+    room: impl Fn(usize) -> usize,
+    mut step: impl FnMut(&[u8], &mut [u8]) -> Result<Progress, SerializeError>,
+) -> Result<(), SerializeError> {
+    let mut pos = 0;
+    loop {
+        let start = dst.len();
+        dst.resize(start + room(input.len() - pos), 0);
+        let progress = step(&input[pos..], &mut dst[start..])?;
+        pos += progress.consumed;
+        dst.truncate(start + progress.produced);
+        if progress.ended {
+            return Ok(());
+        }
+        if progress.consumed == 0 && progress.produced == 0 {
+            return Err(SerializeError::new(format!(
+                "{name} compression makes no progress"
+            )));
+        }
+    }
+}
+
 #[cfg(feature = "zlib")]
 mod zlib {
     use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
@@ -519,27 +556,19 @@ mod zlib {
 
         fn compress(&self, input: &[u8], dst: &mut BytesMut) -> Result<(), SerializeError> {
             let mut compressor = Compress::new(Compression::new(self.level), true);
-            let mut pos = 0;
-            loop {
-                let start = dst.len();
-                // Stored blocks cost 5 bytes per 64 KiB, plus header and trailer.
-                let room = (input.len() - pos) + (input.len() - pos) / 1024 + 64;
-                dst.resize(start + room, 0);
+            // Stored blocks cost 5 bytes per 64 KiB, plus header and trailer.
+            let room = |remaining: usize| remaining + remaining / 1024 + 64;
+            super::compress_to_end(input, dst, "zlib", room, |input, out| {
                 let (in_before, out_before) = (compressor.total_in(), compressor.total_out());
                 let status = compressor
-                    .compress(&input[pos..], &mut dst[start..], FlushCompress::Finish)
+                    .compress(input, out, FlushCompress::Finish)
                     .map_err(|e| SerializeError::with_source("zlib compression failed", e))?;
-                let consumed = (compressor.total_in() - in_before) as usize;
-                let produced = (compressor.total_out() - out_before) as usize;
-                pos += consumed;
-                dst.truncate(start + produced);
-                if status == Status::StreamEnd {
-                    return Ok(());
-                }
-                if consumed == 0 && produced == 0 {
-                    return Err(SerializeError::new("zlib compression makes no progress"));
-                }
-            }
+                Ok(super::Progress {
+                    consumed: (compressor.total_in() - in_before) as usize,
+                    produced: (compressor.total_out() - out_before) as usize,
+                    ended: status == Status::StreamEnd,
+                })
+            })
         }
     }
 }
@@ -656,27 +685,19 @@ mod bz2 {
         fn compress(&self, input: &[u8], dst: &mut BytesMut) -> Result<(), SerializeError> {
             // Work factor 0 is libbzip2's default (30), as Python's BZ2Compressor uses.
             let mut compressor = Compress::new(Compression::new(self.level), 0);
-            let mut pos = 0;
-            loop {
-                let start = dst.len();
-                // bzip2 can expand incompressible data by about 1%, plus headers.
-                let room = (input.len() - pos) + (input.len() - pos) / 64 + 640;
-                dst.resize(start + room, 0);
+            // bzip2 can expand incompressible data by about 1%, plus headers.
+            let room = |remaining: usize| remaining + remaining / 64 + 640;
+            super::compress_to_end(input, dst, "bzip2", room, |input, out| {
                 let (in_before, out_before) = (compressor.total_in(), compressor.total_out());
                 let status = compressor
-                    .compress(&input[pos..], &mut dst[start..], Action::Finish)
+                    .compress(input, out, Action::Finish)
                     .map_err(|e| SerializeError::with_source("bzip2 compression failed", e))?;
-                let consumed = (compressor.total_in() - in_before) as usize;
-                let produced = (compressor.total_out() - out_before) as usize;
-                pos += consumed;
-                dst.truncate(start + produced);
-                if status == Status::StreamEnd {
-                    return Ok(());
-                }
-                if consumed == 0 && produced == 0 {
-                    return Err(SerializeError::new("bzip2 compression makes no progress"));
-                }
-            }
+                Ok(super::Progress {
+                    consumed: (compressor.total_in() - in_before) as usize,
+                    produced: (compressor.total_out() - out_before) as usize,
+                    ended: status == Status::StreamEnd,
+                })
+            })
         }
     }
 }
