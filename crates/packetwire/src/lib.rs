@@ -52,6 +52,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 pub mod blocking;
+pub mod client;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod datagram;
 pub mod net;
