@@ -35,10 +35,12 @@ impl Listening {
     /// one, starting with a different socket each time so one busy socket cannot starve the
     /// others; `prepare` (socket options) runs on it first. Resource errors back off for
     /// [`ACCEPT_BACKOFF`] and retry; errors caused by one peer skip that connection; other
-    /// errors are returned. `Ok(None)` when `deadline` passed first.
+    /// errors are returned. `Ok(None)` when `deadline` passed first, or when `stop` became
+    /// readable (a serving loop being told to end).
     pub(crate) fn accept(
         &self,
         deadline: Option<Instant>,
+        stop: Option<BorrowedFd<'_>>,
         prepare: impl Fn(BorrowedFd<'_>) -> io::Result<()>,
     ) -> io::Result<Option<(OwnedFd, Option<SocketAddrAny>)>> {
         let count = self.sockets.len();
@@ -68,7 +70,10 @@ impl Listening {
                     },
                 }
             }
-            if wait::wait_any(&self.fds(), Interest::Read, deadline)?.is_empty() {
+            let mut fds = self.fds();
+            fds.extend(stop);
+            let ready = wait::wait_any(&fds, Interest::Read, deadline)?;
+            if ready.is_empty() || (stop.is_some() && ready.contains(&count)) {
                 return Ok(None);
             }
         }

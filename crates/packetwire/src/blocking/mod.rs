@@ -70,6 +70,7 @@
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod datagram;
 mod listener;
+mod server;
 mod stream;
 mod tcp;
 mod tcp_listener;
@@ -85,6 +86,9 @@ pub use crate::net::{AdoptError, ConnectError, ReceiveError, SendError};
 pub use crate::socket::{StaleSocketPolicy, ACCEPT_BACKOFF, DEFAULT_BACKLOG};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use datagram::Incoming;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use server::UnixServer;
+pub use server::{ServerStopper, ShutdownOutcome, StreamServer, TcpServer, ABORT_WAIT};
 pub use stream::{ReadHalf, WriteHalf};
 pub use tcp::{TcpConnectOptions, TcpStream};
 pub use tcp_listener::{TcpListener, TcpListenerOptions};

@@ -3,7 +3,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use packetwire_proto::DEFAULT_LIMIT;
 
@@ -100,16 +100,26 @@ impl TcpListener {
     /// [`accept`](Self::accept) within `timeout` instead of the accept timeout (`None`: no
     /// limit).
     pub fn accept_within(&self, timeout: Option<Duration>) -> io::Result<(TcpStream, SocketAddr)> {
-        let deadline = wait::deadline(timeout);
+        self.accept_until(wait::deadline(timeout), None)?
+            .ok_or_else(accept_timed_out)
+    }
+
+    /// Accepts before `deadline`, or until `stop` is readable: `Ok(None)` then.
+    fn accept_until(
+        &self,
+        deadline: Option<Instant>,
+        stop: Option<BorrowedFd<'_>>,
+    ) -> io::Result<Option<(TcpStream, SocketAddr)>> {
         loop {
-            let Some((fd, addr)) = self.listening.accept(deadline, set_stream_options)? else {
-                return Err(accept_timed_out());
+            let Some((fd, addr)) = self.listening.accept(deadline, stop, set_stream_options)?
+            else {
+                return Ok(None);
             };
             let Some(peer) = tcp_peer(addr) else {
                 // The peer is already gone (no address): skip it.
                 continue;
             };
-            return Ok((TcpStream::from_fd(fd, self.limit), peer));
+            return Ok(Some((TcpStream::from_fd(fd, self.limit), peer)));
         }
     }
 
@@ -122,6 +132,28 @@ impl TcpListener {
     /// as it takes.
     pub fn set_accept_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
+    }
+
+    /// Runs `handler` on its own thread for each accepted connection, until the returned
+    /// server is shut down. See [`StreamServer`](super::StreamServer).
+    pub fn serve<F>(self, handler: F) -> io::Result<super::TcpServer>
+    where
+        F: Fn(TcpStream) + Send + Sync + 'static,
+    {
+        let addrs = self.addrs.clone();
+        super::StreamServer::start(self, addrs, handler)
+    }
+}
+
+impl super::server::ServeListener for TcpListener {
+    type Stream = TcpStream;
+
+    fn accept_or_stop(&self, stop: BorrowedFd<'_>) -> io::Result<Option<TcpStream>> {
+        Ok(self.accept_until(None, Some(stop))?.map(|(stream, _)| stream))
+    }
+
+    fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.listening.fds()
     }
 }
 

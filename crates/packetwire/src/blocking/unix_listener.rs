@@ -5,7 +5,7 @@ use crate::unix::UnixSocketAddress;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use packetwire_proto::DEFAULT_LIMIT;
 
@@ -102,11 +102,21 @@ impl UnixListener {
         &self,
         timeout: Option<Duration>,
     ) -> io::Result<(UnixStream, UnixSocketAddress)> {
-        let Some((fd, addr)) = self.listening.accept(wait::deadline(timeout), |_| Ok(()))? else {
-            return Err(accept_timed_out());
+        self.accept_until(wait::deadline(timeout), None)?
+            .ok_or_else(accept_timed_out)
+    }
+
+    /// Accepts before `deadline`, or until `stop` is readable: `Ok(None)` then.
+    fn accept_until(
+        &self,
+        deadline: Option<Instant>,
+        stop: Option<BorrowedFd<'_>>,
+    ) -> io::Result<Option<(UnixStream, UnixSocketAddress)>> {
+        let Some((fd, addr)) = self.listening.accept(deadline, stop, |_| Ok(()))? else {
+            return Ok(None);
         };
         let peer = UnixSocketAddress::from(unix_peer(addr)?);
-        Ok((UnixStream::from_fd(fd, self.limit), peer))
+        Ok(Some((UnixStream::from_fd(fd, self.limit), peer)))
     }
 
     /// The accept timeout (`None`, the default: wait as long as it takes).
@@ -118,6 +128,29 @@ impl UnixListener {
     /// as it takes.
     pub fn set_accept_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
+    }
+
+    /// Runs `handler` on its own thread for each accepted connection, until the returned
+    /// server is shut down; the socket file is removed when the server closes. See
+    /// [`StreamServer`](super::StreamServer).
+    pub fn serve<F>(self, handler: F) -> io::Result<super::UnixServer>
+    where
+        F: Fn(UnixStream) + Send + Sync + 'static,
+    {
+        let addrs = vec![self.addr.clone()];
+        super::StreamServer::start(self, addrs, handler)
+    }
+}
+
+impl super::server::ServeListener for UnixListener {
+    type Stream = UnixStream;
+
+    fn accept_or_stop(&self, stop: BorrowedFd<'_>) -> io::Result<Option<UnixStream>> {
+        Ok(self.accept_until(None, Some(stop))?.map(|(stream, _)| stream))
+    }
+
+    fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.listening.fds()
     }
 }
 
