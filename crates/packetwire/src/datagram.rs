@@ -213,8 +213,14 @@ pub(crate) fn adopt_udp(fd: &OwnedFd) -> Result<(), AdoptError> {
     Ok(())
 }
 
-/// `SO_SELECT_ERR_QUEUE` (the asm-generic value, which x86, ARM and RISC-V use).
+/// `SO_SELECT_ERR_QUEUE`, which libc does not export: 45 in the kernel's asm-generic header
+/// and in the MIPS and PowerPC ones, 41 on SPARC (the kernel's
+/// `arch/*/include/uapi/asm/socket.h`; Rust has no PA-RISC Linux target).
+#[cfg(not(any(target_arch = "sparc", target_arch = "sparc64")))]
 const SO_SELECT_ERR_QUEUE: i32 = 45;
+/// `SO_SELECT_ERR_QUEUE` on SPARC.
+#[cfg(any(target_arch = "sparc", target_arch = "sparc64"))]
+const SO_SELECT_ERR_QUEUE: i32 = 41;
 
 /// Non-blocking mode, and `SO_SELECT_ERR_QUEUE`: a pending socket error (an ICMP "port
 /// unreachable" on a connected socket) then also reports `EPOLLPRI`, which wakes a task
