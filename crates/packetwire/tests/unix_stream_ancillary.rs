@@ -76,7 +76,7 @@ runtime_tests! {
         let (reader, writer) = packetwire::os::pipe()?;
         let mut out = SocketAncillary::new();
         out.add_fd(&writer);
-        a.send_with_ancillary(b"a pipe for you", &out).await?;
+        a.send_all_with_ancillary(b"a pipe for you", &out).await?;
         drop(out);
         drop(writer);
 
@@ -109,7 +109,7 @@ runtime_tests! {
         let (reader, writer) = packetwire::os::pipe()?;
         let mut out = SocketAncillary::new();
         out.add_fd(&writer);
-        server.send_with_ancillary(b"fd", &out).await?;
+        server.send_all_with_ancillary(b"fd", &out).await?;
         drop(out);
         drop(writer);
         let mut anc = SocketAncillary::new();
@@ -129,7 +129,7 @@ runtime_tests! {
         let (_reader, writer) = packetwire::os::pipe()?;
         let mut out = SocketAncillary::new();
         out.add_fd(&writer);
-        a.send_with_ancillary(b"X", &out).await?;
+        a.send_all_with_ancillary(b"X", &out).await?;
 
         let mut anc = SocketAncillary::new();
         // The buffered bytes first, with no system call and nothing in `anc`...
@@ -156,7 +156,7 @@ runtime_tests! {
             let rest = b.receive_exactly(data.len() - first.len()).await?;
             Ok::<_, ReceiveError>((first, rest, anc.take_fds().len()))
         };
-        let (sent, received) = zip(a.send_with_ancillary(&data, &out), receiving).await;
+        let (sent, received) = zip(a.send_all_with_ancillary(&data, &out), receiving).await;
         sent?;
         let (first, rest, fds) = received?;
         assert_eq!(fds, 1);
@@ -170,12 +170,12 @@ runtime_tests! {
         let (_reader, writer) = packetwire::os::pipe()?;
         let mut out = SocketAncillary::new();
         out.add_fd(&writer);
-        match a.send_with_ancillary(b"", &out).await {
+        match a.send_all_with_ancillary(b"", &out).await {
             Err(SendError::Io(e)) => assert_eq!(e.kind(), ErrorKind::InvalidInput),
             other => panic!("unexpected {other:?}"),
         }
         a.send_eof()?;
-        assert!(matches!(a.send_with_ancillary(b"x", &out).await, Err(SendError::WriteClosed)));
+        assert!(matches!(a.send_all_with_ancillary(b"x", &out).await, Err(SendError::WriteClosed)));
         let mut anc = SocketAncillary::new();
         assert!(matches!(
             b.receive_with_ancillary(16, &mut anc).await,
@@ -210,7 +210,7 @@ runtime_tests! {
         let before = open_count(&reader);
         let mut out = SocketAncillary::new();
         out.add_fds(&[writer.as_fd(), reader.as_fd(), writer.as_fd()]);
-        a.send_with_ancillary(b"three", &out).await?;
+        a.send_all_with_ancillary(b"three", &out).await?;
         let mut small = SocketAncillary::with_recv_capacity(SocketAncillary::space_for_fds(1));
         match b.receive_with_ancillary(16, &mut small).await {
             Err(ReceiveError::ControlTruncated { fds_closed, .. }) => assert!(fds_closed >= 1),

@@ -149,7 +149,9 @@ impl super::server::ServeListener for TcpListener {
     type Stream = TcpStream;
 
     fn accept_or_stop(&self, stop: BorrowedFd<'_>) -> io::Result<Option<TcpStream>> {
-        Ok(self.accept_until(None, Some(stop))?.map(|(stream, _)| stream))
+        Ok(self
+            .accept_until(None, Some(stop))?
+            .map(|(stream, _)| stream))
     }
 
     fn fds(&self) -> Vec<BorrowedFd<'_>> {

@@ -146,7 +146,9 @@ impl super::server::ServeListener for UnixListener {
     type Stream = UnixStream;
 
     fn accept_or_stop(&self, stop: BorrowedFd<'_>) -> io::Result<Option<UnixStream>> {
-        Ok(self.accept_until(None, Some(stop))?.map(|(stream, _)| stream))
+        Ok(self
+            .accept_until(None, Some(stop))?
+            .map(|(stream, _)| stream))
     }
 
     fn fds(&self) -> Vec<BorrowedFd<'_>> {

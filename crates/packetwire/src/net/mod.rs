@@ -143,7 +143,7 @@ mod tests {
         send(&dgram.send_with_ancillary(b"", &crate::unix::SocketAncillary::new()));
         send(&dgram.receive_with_ancillary(anc));
         send(&unix.receive_with_ancillary(1, anc));
-        send(&unix.send_with_ancillary(b"", &crate::unix::SocketAncillary::new()));
+        send(&unix.send_all_with_ancillary(b"", &crate::unix::SocketAncillary::new()));
         send(&tcp.receive(1));
         send(&tcp.receive_exactly(1));
         send(&tcp.receive_line());

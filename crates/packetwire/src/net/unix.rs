@@ -114,7 +114,7 @@ impl UnixStream {
     /// let (_reader, writer) = packetwire::os::pipe()?;
     /// let mut out = SocketAncillary::new();
     /// out.add_fd(&writer);
-    /// a.send_with_ancillary(b"take this pipe", &out).await?;
+    /// a.send_all_with_ancillary(b"take this pipe", &out).await?;
     ///
     /// let mut anc = SocketAncillary::new();
     /// let data = b.receive_with_ancillary(1024, &mut anc).await?;
@@ -123,7 +123,7 @@ impl UnixStream {
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
-    pub async fn send_with_ancillary(
+    pub async fn send_all_with_ancillary(
         &mut self,
         data: &[u8],
         ancillary: &SocketAncillary<'_>,
