@@ -840,6 +840,39 @@ mod blocking {
     }
 
     #[test]
+    fn blocking_connect_applies_the_tcp_options() {
+        let (port, server) = serve_one(server_config(), |mut s| {
+            let peer = s.peer_addr()?;
+            s.send_all(format!("{}\n", peer.ip()).as_bytes())?;
+            s.close()?;
+            Ok(())
+        });
+        let local: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let connector = client_config()
+            .tcp_options(
+                packetwire::net::TcpConnectOptions::new()
+                    .timeout(Duration::from_secs(5))
+                    .local_addr(local),
+            )
+            .build()
+            .unwrap();
+        let mut client = connector.connect_blocking("localhost", port).unwrap();
+        assert_eq!(client.local_addr().unwrap().ip(), local.ip());
+        assert_eq!(client.receive_line().unwrap(), &b"127.0.0.1\n"[..]);
+        server.join().unwrap().unwrap();
+
+        // An IPv4 local address leaves no usable address for an IPv6 literal.
+        let v6 = client_config()
+            .tcp_options(packetwire::net::TcpConnectOptions::new().local_addr(local))
+            .build()
+            .unwrap();
+        match v6.connect_blocking("::1", port) {
+            Err(TlsConnectError::Connect(packetwire::net::ConnectError::NoAddress { .. })) => {}
+            other => panic!("expected no usable address, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn verification_errors() {
         let (port, server) = serve_one(server_config(), |_| Ok(()));
         let connector = client_config().server_name("example.com").build().unwrap();

@@ -198,6 +198,19 @@ impl TcpConnectOptions {
         }
     }
 
+    /// The same timeout, local address and limit for the blocking shell (which has no Happy
+    /// Eyeballs and no runtime).
+    pub(crate) fn to_blocking(&self) -> crate::blocking::TcpConnectOptions {
+        let mut options = crate::blocking::TcpConnectOptions::new().limit(self.limit);
+        if let Some(timeout) = self.timeout {
+            options = options.timeout(timeout);
+        }
+        if let Some(addr) = self.local_addr {
+            options = options.local_addr(addr);
+        }
+        options
+    }
+
     /// Gives up after `timeout`, resolution included ([`ConnectError::TimedOut`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);

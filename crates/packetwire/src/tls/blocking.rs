@@ -127,10 +127,11 @@ fn complete_handshake<S: SideData>(
 }
 
 impl TlsConnector {
-    /// Blocking [`connect`](Self::connect): connects with [`std::net::TcpStream::connect`]
-    /// (each resolved address in turn; the [`TcpConnectOptions`](crate::net::TcpConnectOptions)
-    /// given to the configuration do not apply), then runs the handshake within the
-    /// handshake timeout.
+    /// Blocking [`connect`](Self::connect): connects as
+    /// [`blocking::TcpConnectOptions::connect`](crate::blocking::TcpConnectOptions::connect)
+    /// does (each resolved address in turn, no Happy Eyeballs racing), with the connect
+    /// timeout and local address of the [`TcpConnectOptions`](crate::net::TcpConnectOptions)
+    /// given to the configuration, then runs the handshake within the handshake timeout.
     pub fn connect_blocking(
         &self,
         host: &str,
@@ -140,12 +141,16 @@ impl TlsConnector {
             Some(name) => name.clone(),
             None => super::config::parse_server_name(host)?,
         };
-        let bare = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        let sock = TcpStream::connect((bare, port)).map_err(ConnectError::Io)?;
-        sock.set_nodelay(true).map_err(ConnectError::Io)?;
+        let stream = self.tcp_options().to_blocking().connect(host, port)?;
+        // Nothing was read yet: the socket alone is the whole connection. rustls' blocking
+        // driver wants a blocking standard stream.
+        let fd = stream
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(ConnectError::Io)?;
+        drop(stream);
+        let sock = TcpStream::from(fd);
+        sock.set_nonblocking(false).map_err(ConnectError::Io)?;
         Ok(self.handshake_blocking_as(sock, name)?)
     }
 

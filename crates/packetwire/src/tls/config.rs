@@ -529,6 +529,10 @@ impl TlsConnector {
         self.settings
     }
 
+    pub(crate) fn tcp_options(&self) -> &TcpConnectOptions {
+        &self.tcp
+    }
+
     pub(crate) fn server_name(&self) -> Option<&ServerName<'static>> {
         self.server_name.as_ref()
     }
