@@ -5,7 +5,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod address;
+mod bench;
 mod codec;
+mod tls;
 
 /// Typed packets on the command line.
 #[derive(Debug, Parser)]
@@ -17,6 +20,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Echo load generator: N connections send messages, read the echo back, check it and
+    /// time every request; prints requests per second, throughput and latency percentiles.
+    Bench(bench::BenchArgs),
     /// Read framed bytes on stdin and print each packet as one line of compact JSON.
     Decode(codec::DecodeArgs),
     /// Read JSON values on stdin, one per line, and write their framed bytes to stdout.
@@ -73,6 +79,7 @@ impl SerializerArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Bench(args) => bench::bench(&args).map(|()| ExitCode::SUCCESS),
         Command::Decode(args) => codec::decode(&args),
         Command::Encode(args) => codec::encode(&args),
     };

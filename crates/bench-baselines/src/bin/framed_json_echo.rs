@@ -1,0 +1,73 @@
+//! What a Rust user writes today for JSON request/response: tokio-util's `Framed` with
+//! `LinesCodec` (64 KiB lines) and serde_json. Every line is parsed into a `serde_json::Value`
+//! and serialized back; a bad line is answered with nothing and the connection goes on. On
+//! datagram transports, each datagram is one JSON document.
+
+use bench_baselines::{listen, until_signal, Addr, Listener};
+use futures_util::{SinkExt, StreamExt};
+use tokio_util::codec::{Framed, LinesCodec};
+
+async fn echo_json<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(stream: S) {
+    let mut framed = Framed::new(stream, LinesCodec::new_with_max_length(64 * 1024));
+    while let Some(line) = framed.next().await {
+        let Ok(line) = line else { return };
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let Ok(reply) = serde_json::to_string(&value) else {
+            continue;
+        };
+        if framed.send(reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn reencode(datagram: &[u8]) -> Option<Vec<u8>> {
+    let value: serde_json::Value = serde_json::from_slice(datagram).ok()?;
+    serde_json::to_vec(&value).ok()
+}
+
+async fn serve(addr: &Addr) -> std::io::Result<()> {
+    match addr {
+        Addr::Tcp(_) | Addr::Unix(_) => match listen(addr).await? {
+            Listener::Tcp(listener) => loop {
+                let (stream, _) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                tokio::spawn(echo_json(stream));
+            },
+            Listener::Unix(listener, _) => loop {
+                let (stream, _) = listener.accept().await?;
+                tokio::spawn(echo_json(stream));
+            },
+        },
+        Addr::Udp(hostport) => {
+            let socket = tokio::net::UdpSocket::bind(hostport).await?;
+            eprintln!("ready udp://{}", socket.local_addr()?);
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let (n, peer) = socket.recv_from(&mut buf).await?;
+                if let Some(reply) = reencode(&buf[..n]) {
+                    let _ = socket.send_to(&reply, peer).await;
+                }
+            }
+        }
+        Addr::UnixDatagram(path) => {
+            let socket = tokio::net::UnixDatagram::bind(path)?;
+            eprintln!("ready unix-dgram:{}", path.display());
+            let mut buf = vec![0u8; 65536];
+            loop {
+                let (n, peer) = socket.recv_from(&mut buf).await?;
+                if let (Some(reply), Some(peer)) = (reencode(&buf[..n]), peer.as_pathname()) {
+                    let _ = socket.send_to(&reply, peer).await;
+                }
+            }
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr = Addr::from_args("framed-json-echo");
+    until_signal(&addr, serve(&addr)).await
+}
