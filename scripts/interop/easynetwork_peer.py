@@ -1,12 +1,14 @@
 """Python EasyNetwork as a peer of packetwire: its servers for packetwire's clients, its clients for
 packetwire's servers.
 
-    easynetwork_peer.py server ADDR -s SERIALIZER [-w WRAP,...]
+    easynetwork_peer.py server ADDR -s SERIALIZER [-w WRAP,...] [--echo] [--uvloop]
         Serves ADDR with EasyNetwork's async server for that transport. Prints one line
         ``ready ADDR`` on stdout (the real port when ADDR asked for port 0) once it accepts, then
         answers every packet until SIGTERM, SIGINT or the end of standard input. The answer shows
         that Python decoded the packet: a JSON object comes back with ``"served_by": "easynetwork"``
-        added, a string with ``easynetwork: `` in front, anything else unchanged.
+        added, a string with ``easynetwork: `` in front, anything else unchanged. With ``--echo``
+        every packet comes back unchanged (the benchmarks' echo server); ``--uvloop`` runs the
+        server on uvloop instead of asyncio's own event loop.
 
     easynetwork_peer.py client ADDR -s SERIALIZER [-w WRAP,...] [--timeout SECS] PACKET...
         Connects to ADDR with EasyNetwork's blocking client, sends each PACKET (a JSON value;
@@ -68,15 +70,21 @@ def answer(packet: Any) -> Any:
 
 
 class StreamEcho(AsyncStreamRequestHandler[Any, Any]):
+    def __init__(self, transform: Any) -> None:
+        self.transform = transform
+
     async def handle(self, client):  # type: ignore[no-untyped-def]
         request = yield
-        await client.send_packet(answer(request))
+        await client.send_packet(self.transform(request))
 
 
 class DatagramEcho(AsyncDatagramRequestHandler[Any, Any]):
+    def __init__(self, transform: Any) -> None:
+        self.transform = transform
+
     async def handle(self, client):  # type: ignore[no-untyped-def]
         request = yield
-        await client.send_packet(answer(request))
+        await client.send_packet(self.transform(request))
 
 
 def protocol_for(transport: str, serializer: str, wrap: list[str]) -> Any:
@@ -96,18 +104,20 @@ def format_address(transport: str, address: Any) -> str:
 async def serve(args: argparse.Namespace) -> int:
     transport, address = parse_address(args.address)
     protocol = protocol_for(transport, args.serializer, args.wrap)
+    transform = (lambda packet: packet) if args.echo else answer
     server: Any
     match transport:
         case "tcp":
-            server = AsyncTCPNetworkServer(address[0], address[1], protocol, StreamEcho())
+            server = AsyncTCPNetworkServer(address[0], address[1], protocol, StreamEcho(transform))
         case "udp":
-            server = AsyncUDPNetworkServer(address[0], address[1], protocol, DatagramEcho())
+            server = AsyncUDPNetworkServer(address[0], address[1], protocol, DatagramEcho(transform))
         case "unix":
-            server = AsyncUnixStreamServer(address, protocol, StreamEcho())
+            server = AsyncUnixStreamServer(address, protocol, StreamEcho(transform))
         case _:
-            # Answer unnamed senders too: a client that did not bind still gets its reply
-            # dropped by the kernel, but nothing is silently ignored here.
-            server = AsyncUnixDatagramServer(address, protocol, DatagramEcho(), unnamed_addresses_behavior="warn")
+            # Log unnamed senders instead of ignoring them silently: they cannot get a reply.
+            server = AsyncUnixDatagramServer(
+                address, protocol, DatagramEcho(transform), unnamed_addresses_behavior="warn"
+            )
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -169,11 +179,18 @@ def main(argv: list[str]) -> int:
         p.add_argument("address")
         p.add_argument("-s", "--serializer", required=True)
         p.add_argument("-w", "--wrap", default="", type=lambda s: [w for w in s.split(",") if w])
+        if mode == "server":
+            p.add_argument("--echo", action="store_true")
+            p.add_argument("--uvloop", action="store_true")
         if mode == "client":
             p.add_argument("--timeout", type=float, default=10.0)
             p.add_argument("packets", nargs="+")
     args = parser.parse_args(argv)
     if args.mode == "server":
+        if args.uvloop:
+            import uvloop
+
+            return uvloop.run(serve(args))
         return asyncio.run(serve(args))
     return run_client(args)
 
