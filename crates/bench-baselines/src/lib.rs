@@ -74,6 +74,82 @@ pub async fn listen(addr: &Addr) -> io::Result<Listener> {
     }
 }
 
+/// Accepts connections on a TCP or Unix listener for `addr` (printing `ready ADDR`) and runs
+/// `handle` on its own task for each.
+pub async fn serve_streams<F, Fut>(addr: &Addr, handle: F) -> io::Result<()>
+where
+    F: Fn(Box<dyn Stream>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    match listen(addr).await? {
+        Listener::Tcp(listener) => loop {
+            let (stream, _) = listener.accept().await?;
+            stream.set_nodelay(true)?;
+            tokio::spawn(handle(Box::new(stream)));
+        },
+        Listener::Unix(listener, _) => loop {
+            let (stream, _) = listener.accept().await?;
+            tokio::spawn(handle(Box::new(stream)));
+        },
+    }
+}
+
+/// A connected TCP or Unix stream.
+pub trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A bound UDP or Unix datagram socket that answers each sender.
+#[derive(Debug)]
+pub enum DatagramSocket {
+    /// UDP.
+    Udp(tokio::net::UdpSocket),
+    /// Unix datagram (replies go to pathname senders only: tokio sends to paths).
+    Unix(tokio::net::UnixDatagram),
+}
+
+/// Binds a datagram socket for `addr` (printing `ready ADDR`) and answers every datagram with
+/// `reply(datagram)` when it returns bytes.
+pub async fn serve_datagrams(
+    addr: &Addr,
+    reply: impl Fn(&[u8]) -> Option<Vec<u8>>,
+) -> io::Result<()> {
+    let socket = match addr {
+        Addr::Udp(hostport) => {
+            let socket = tokio::net::UdpSocket::bind(hostport).await?;
+            eprintln!("ready udp://{}", socket.local_addr()?);
+            DatagramSocket::Udp(socket)
+        }
+        Addr::UnixDatagram(path) => {
+            let socket = tokio::net::UnixDatagram::bind(path)?;
+            eprintln!("ready unix-dgram:{}", path.display());
+            DatagramSocket::Unix(socket)
+        }
+        _ => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a datagram address",
+            ))
+        }
+    };
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match &socket {
+            DatagramSocket::Udp(socket) => {
+                let (n, peer) = socket.recv_from(&mut buf).await?;
+                if let Some(answer) = reply(&buf[..n]) {
+                    let _ = socket.send_to(&answer, peer).await;
+                }
+            }
+            DatagramSocket::Unix(socket) => {
+                let (n, peer) = socket.recv_from(&mut buf).await?;
+                if let (Some(answer), Some(peer)) = (reply(&buf[..n]), peer.as_pathname()) {
+                    let _ = socket.send_to(&answer, peer).await;
+                }
+            }
+        }
+    }
+}
+
 /// Runs `serve` until SIGINT or SIGTERM, then removes a Unix socket file of `addr`.
 pub async fn until_signal(
     addr: &Addr,

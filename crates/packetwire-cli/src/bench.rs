@@ -127,8 +127,8 @@ enum Conn {
     UnixDatagram(UnixDatagram),
 }
 
-trait StreamIo: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> StreamIo for T {}
+trait StreamIo: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> StreamIo for T {}
 
 impl Conn {
     async fn open(
@@ -199,33 +199,15 @@ impl Conn {
                     return Err(mismatch(batch, echo));
                 }
             }
-            Conn::Udp(socket) => {
+            Conn::Udp(_) | Conn::UnixDatagram(_) => {
                 for _ in 0..mpr {
-                    socket
-                        .send(message)
+                    self.send_datagram(message)
                         .await
                         .map_err(|e| format!("send failed: {e}"))?;
                 }
                 for _ in 0..mpr {
-                    let got = socket
-                        .receive()
-                        .await
-                        .map_err(|e| format!("receive failed: {e}"))?;
-                    if got != message {
-                        return Err(mismatch(message, &got));
-                    }
-                }
-            }
-            Conn::UnixDatagram(socket) => {
-                for _ in 0..mpr {
-                    socket
-                        .send(message)
-                        .await
-                        .map_err(|e| format!("send failed: {e}"))?;
-                }
-                for _ in 0..mpr {
-                    let got = socket
-                        .receive()
+                    let got = self
+                        .receive_datagram()
                         .await
                         .map_err(|e| format!("receive failed: {e}"))?;
                     if got != message {
@@ -235,6 +217,26 @@ impl Conn {
             }
         }
         Ok(())
+    }
+}
+
+impl Conn {
+    async fn send_datagram(&self, datagram: &[u8]) -> std::io::Result<()> {
+        match self {
+            Conn::Udp(socket) => socket.send(datagram).await,
+            Conn::UnixDatagram(socket) => socket.send(datagram).await,
+            Conn::Stream(_) => unreachable!("streams do not send datagrams"),
+        }
+    }
+
+    async fn receive_datagram(
+        &self,
+    ) -> Result<bytes::Bytes, packetwire::net::DatagramReceiveError> {
+        match self {
+            Conn::Udp(socket) => socket.receive().await,
+            Conn::UnixDatagram(socket) => socket.receive().await,
+            Conn::Stream(_) => unreachable!("streams do not receive datagrams"),
+        }
     }
 }
 

@@ -3,11 +3,11 @@
 //! and serialized back; a bad line is answered with nothing and the connection goes on. On
 //! datagram transports, each datagram is one JSON document.
 
-use bench_baselines::{listen, until_signal, Addr, Listener};
+use bench_baselines::{serve_datagrams, serve_streams, until_signal, Addr, Stream};
 use futures_util::{SinkExt, StreamExt};
 use tokio_util::codec::{Framed, LinesCodec};
 
-async fn echo_json<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(stream: S) {
+async fn echo_json(stream: Box<dyn Stream>) {
     let mut framed = Framed::new(stream, LinesCodec::new_with_max_length(64 * 1024));
     while let Some(line) = framed.next().await {
         let Ok(line) = line else { return };
@@ -30,39 +30,8 @@ fn reencode(datagram: &[u8]) -> Option<Vec<u8>> {
 
 async fn serve(addr: &Addr) -> std::io::Result<()> {
     match addr {
-        Addr::Tcp(_) | Addr::Unix(_) => match listen(addr).await? {
-            Listener::Tcp(listener) => loop {
-                let (stream, _) = listener.accept().await?;
-                stream.set_nodelay(true)?;
-                tokio::spawn(echo_json(stream));
-            },
-            Listener::Unix(listener, _) => loop {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(echo_json(stream));
-            },
-        },
-        Addr::Udp(hostport) => {
-            let socket = tokio::net::UdpSocket::bind(hostport).await?;
-            eprintln!("ready udp://{}", socket.local_addr()?);
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let (n, peer) = socket.recv_from(&mut buf).await?;
-                if let Some(reply) = reencode(&buf[..n]) {
-                    let _ = socket.send_to(&reply, peer).await;
-                }
-            }
-        }
-        Addr::UnixDatagram(path) => {
-            let socket = tokio::net::UnixDatagram::bind(path)?;
-            eprintln!("ready unix-dgram:{}", path.display());
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let (n, peer) = socket.recv_from(&mut buf).await?;
-                if let (Some(reply), Some(peer)) = (reencode(&buf[..n]), peer.as_pathname()) {
-                    let _ = socket.send_to(&reply, peer).await;
-                }
-            }
-        }
+        Addr::Tcp(_) | Addr::Unix(_) => serve_streams(addr, echo_json).await,
+        Addr::Udp(_) | Addr::UnixDatagram(_) => serve_datagrams(addr, reencode).await,
     }
 }
 

@@ -1,10 +1,10 @@
 //! The plain tokio echo server: every received chunk (stream) or datagram goes back as it is.
 //! The ceiling a tokio-based library can reach.
 
-use bench_baselines::{listen, until_signal, Addr, Listener};
+use bench_baselines::{serve_datagrams, serve_streams, until_signal, Addr, Stream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-async fn echo_stream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mut stream: S) {
+async fn echo_stream(mut stream: Box<dyn Stream>) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match stream.read(&mut buf).await {
@@ -20,37 +20,8 @@ async fn echo_stream<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(mu
 
 async fn serve(addr: &Addr) -> std::io::Result<()> {
     match addr {
-        Addr::Tcp(_) | Addr::Unix(_) => match listen(addr).await? {
-            Listener::Tcp(listener) => loop {
-                let (stream, _) = listener.accept().await?;
-                stream.set_nodelay(true)?;
-                tokio::spawn(echo_stream(stream));
-            },
-            Listener::Unix(listener, _) => loop {
-                let (stream, _) = listener.accept().await?;
-                tokio::spawn(echo_stream(stream));
-            },
-        },
-        Addr::Udp(hostport) => {
-            let socket = tokio::net::UdpSocket::bind(hostport).await?;
-            eprintln!("ready udp://{}", socket.local_addr()?);
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let (n, peer) = socket.recv_from(&mut buf).await?;
-                let _ = socket.send_to(&buf[..n], peer).await;
-            }
-        }
-        Addr::UnixDatagram(path) => {
-            let socket = tokio::net::UnixDatagram::bind(path)?;
-            eprintln!("ready unix-dgram:{}", path.display());
-            let mut buf = vec![0u8; 65536];
-            loop {
-                let (n, peer) = socket.recv_from(&mut buf).await?;
-                if let Some(peer) = peer.as_pathname() {
-                    let _ = socket.send_to(&buf[..n], peer).await;
-                }
-            }
-        }
+        Addr::Tcp(_) | Addr::Unix(_) => serve_streams(addr, echo_stream).await,
+        Addr::Udp(_) | Addr::UnixDatagram(_) => serve_datagrams(addr, |d| Some(d.to_vec())).await,
     }
 }
 
