@@ -71,7 +71,9 @@
 mod datagram;
 mod listener;
 mod stream;
+mod stream_client;
 mod tcp;
+mod tcp_client;
 mod tcp_listener;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod udp;
@@ -79,14 +81,19 @@ mod unix;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod unix_datagram;
 mod unix_listener;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod unix_stream_client;
 pub(crate) mod wait;
 
 pub use crate::net::{AdoptError, ConnectError, ReceiveError, SendError};
+pub use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 pub use crate::socket::{StaleSocketPolicy, ACCEPT_BACKOFF, DEFAULT_BACKLOG};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use datagram::Incoming;
 pub use stream::{ReadHalf, WriteHalf};
+pub use stream_client::StreamPacketIter;
 pub use tcp::{TcpConnectOptions, TcpStream};
+pub use tcp_client::{TcpClient, TcpClientOptions};
 pub use tcp_listener::{TcpListener, TcpListenerOptions};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use udp::{UdpSocket, UdpSocketOptions};
@@ -94,6 +101,8 @@ pub use unix::{socketpair, UnixConnectOptions, UnixStream};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use unix_datagram::{UnixDatagram, UnixDatagramOptions};
 pub use unix_listener::{UnixListener, UnixListenerOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_stream_client::{UnixStreamClient, UnixStreamClientOptions};
 
 #[cfg(test)]
 mod tests {
@@ -113,5 +122,17 @@ mod tests {
         send_sync::<UnixConnectOptions>();
         send_sync::<TcpListenerOptions>();
         send_sync::<UnixListenerOptions>();
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn stream_clients_are_send_and_sync() {
+        type Json = packetwire_proto::JsonSerializer<serde_json::Value>;
+        send_sync::<TcpClient<Json>>();
+        send_sync::<TcpClientOptions>();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        send_sync::<UnixStreamClient<Json>>();
+        send_sync::<UnixStreamClientOptions>();
+        send_sync::<StreamPacketIter<'_, Json>>();
     }
 }

@@ -7,5 +7,6 @@
 //! error types.
 
 mod error;
+pub(crate) mod stream_reader;
 
 pub use error::{ClientConnectError, RecvPacketError, SendPacketError};
