@@ -27,9 +27,10 @@ fn protocol() -> StreamProtocol<JsonSerializer<Value>> {
 fn tcp_pair() -> Result<(TcpClient<JsonSerializer<Value>>, TcpStream)> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
-    let client = TcpClientOptions::new()
-        .connect_timeout(WAIT)
-        .connect("127.0.0.1", port, protocol())?;
+    let client =
+        TcpClientOptions::new()
+            .connect_timeout(WAIT)
+            .connect("127.0.0.1", port, protocol())?;
     let (server, _) = listener.accept()?;
     server.set_read_timeout(Some(WAIT))?;
     Ok((client, server))
@@ -103,9 +104,7 @@ fn timeout_zero_returns_only_what_is_there() -> Result {
     // An iteration with a zero budget yields what is buffered, then ends.
     server.write_all(b"3\n4\n")?;
     thread::sleep(Duration::from_millis(50));
-    let got: Vec<Value> = client
-        .iter_received_packets(Some(Duration::ZERO))
-        .collect();
+    let got: Vec<Value> = client.iter_received_packets(Some(Duration::ZERO)).collect();
     assert_eq!(got, [json!(3), json!(4)]);
     Ok(())
 }
@@ -332,7 +331,11 @@ fn concurrent_senders_produce_whole_packets() -> Result {
     let mut next = [0usize; THREADS];
     for packet in packets {
         let t = packet["thread"].as_u64().unwrap() as usize;
-        assert_eq!(packet["seq"], json!(next[t]), "packets of one thread in order");
+        assert_eq!(
+            packet["seq"],
+            json!(next[t]),
+            "packets of one thread in order"
+        );
         assert_eq!(packet["filler"].as_str().unwrap().len(), 3000 + t * 100);
         next[t] += 1;
     }

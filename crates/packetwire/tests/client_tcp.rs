@@ -533,45 +533,52 @@ mod tls {
         let acceptor = TlsServerConfig::new(vec![cert.clone()], key).build()?;
         let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
         let port = listener.local_addr()?.port();
-        let server = std::thread::spawn(move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            let (sock, _) = listener.accept()?;
-            let mut tls = acceptor.accept_blocking(sock)?;
-            let mut lines = Vec::new();
-            loop {
-                match tls.receive_line() {
-                    Ok(line) => {
-                        tls.send_all(&line)?;
-                        lines.push(line);
+        let server = std::thread::spawn(
+            move || -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+                let (sock, _) = listener.accept()?;
+                let mut tls = acceptor.accept_blocking(sock)?;
+                let mut lines = Vec::new();
+                loop {
+                    match tls.receive_line() {
+                        Ok(line) => {
+                            tls.send_all(&line)?;
+                            lines.push(line);
+                        }
+                        Err(e) if e.is_end_of_stream() => break,
+                        Err(e) => return Err(e.into()),
                     }
-                    Err(e) if e.is_end_of_stream() => break,
-                    Err(e) => return Err(e.into()),
                 }
-            }
-            tls.send_all(b"\"done\"\n")?;
-            tls.close()?;
-            Ok(())
-        });
+                tls.send_all(b"\"done\"\n")?;
+                tls.close()?;
+                Ok(())
+            },
+        );
         let connector = TlsClientConfig::new().root_certificates([cert]).build()?;
         let client = packetwire::blocking::TcpClientOptions::new()
             .tls(connector)
             .connect("localhost", port, protocol())?;
         assert!(client.is_tls());
-        std::thread::scope(|scope| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-            // One thread waits for packets while this one sends.
-            let receiver = scope.spawn(|| -> Result<Vec<Value>, RecvPacketError> {
-                (0..20).map(|_| client.recv_packet_within(WAIT)).collect()
-            });
-            std::thread::sleep(Duration::from_millis(20));
-            for i in 0..20 {
-                client.send_packet(&json!([i]))?;
-            }
-            let got = receiver.join().unwrap()?;
-            assert_eq!(got, (0..20).map(|i| json!([i])).collect::<Vec<_>>());
-            Ok(())
-        })?;
+        std::thread::scope(
+            |scope| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+                // One thread waits for packets while this one sends.
+                let receiver = scope.spawn(|| -> Result<Vec<Value>, RecvPacketError> {
+                    (0..20).map(|_| client.recv_packet_within(WAIT)).collect()
+                });
+                std::thread::sleep(Duration::from_millis(20));
+                for i in 0..20 {
+                    client.send_packet(&json!([i]))?;
+                }
+                let got = receiver.join().unwrap()?;
+                assert_eq!(got, (0..20).map(|i| json!([i])).collect::<Vec<_>>());
+                Ok(())
+            },
+        )?;
         client.send_eof()?;
         assert_eq!(client.recv_packet_within(WAIT)?, json!("done"));
-        assert!(matches!(client.recv_packet_within(WAIT), Err(RecvPacketError::EndOfStream)));
+        assert!(matches!(
+            client.recv_packet_within(WAIT),
+            Err(RecvPacketError::EndOfStream)
+        ));
         server.join().unwrap()?;
 
         // Close wakes a thread blocked in a TLS receive.
@@ -593,7 +600,10 @@ mod tls {
             let blocked = scope.spawn(|| client.recv_packet());
             std::thread::sleep(Duration::from_millis(50));
             client.close();
-            assert!(matches!(blocked.join().unwrap(), Err(RecvPacketError::Closed)));
+            assert!(matches!(
+                blocked.join().unwrap(),
+                Err(RecvPacketError::Closed)
+            ));
         });
         drop(client);
         server.join().unwrap();

@@ -85,8 +85,8 @@ mod unix_listener;
 mod unix_stream_client;
 pub(crate) mod wait;
 
-pub use crate::net::{AdoptError, ConnectError, ReceiveError, SendError};
 pub use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
+pub use crate::net::{AdoptError, ConnectError, ReceiveError, SendError};
 pub use crate::socket::{StaleSocketPolicy, ACCEPT_BACKOFF, DEFAULT_BACKLOG};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use datagram::Incoming;
@@ -122,17 +122,5 @@ mod tests {
         send_sync::<UnixConnectOptions>();
         send_sync::<TcpListenerOptions>();
         send_sync::<UnixListenerOptions>();
-    }
-
-    #[cfg(feature = "json")]
-    #[test]
-    fn stream_clients_are_send_and_sync() {
-        type Json = packetwire_proto::JsonSerializer<serde_json::Value>;
-        send_sync::<TcpClient<Json>>();
-        send_sync::<TcpClientOptions>();
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        send_sync::<UnixStreamClient<Json>>();
-        send_sync::<UnixStreamClientOptions>();
-        send_sync::<StreamPacketIter<'_, Json>>();
     }
 }

@@ -165,6 +165,7 @@ impl<S: StreamSerializer, C> fmt::Debug for ClientCore<S, C> {
 }
 
 /// Whether an I/O error means "try again later".
+#[cfg(feature = "tls")]
 fn would_block(error: &io::Error) -> bool {
     error.kind() == io::ErrorKind::WouldBlock
 }
@@ -412,16 +413,23 @@ where
         }
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            // The socket is non-blocking: flush what fits, the kernel sends the rest.
-            let result = tls
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .send_eof();
-            match result {
-                Err(crate::net::SendError::Io(e)) if would_block(&e) => {
-                    sys::shutdown_write(self.fd()).map_err(|e| self.send_error(e))?
+            // `close_notify`, flushed as the socket takes it, then the TCP write side. Calling
+            // the stream's `send_eof` again only flushes, then shuts down.
+            loop {
+                if self.is_closed() {
+                    return Err(SendPacketError::Closed);
                 }
-                other => other.map_err(|e| self.send_error(e))?,
+                let result = tls
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .send_eof();
+                match result {
+                    Err(crate::net::SendError::Io(e)) if would_block(&e) => {
+                        wait::wait(self.fd(), Interest::Write, None)
+                            .map_err(|e| self.send_error(e))?;
+                    }
+                    other => break other.map_err(|e| self.send_error(e))?,
+                }
             }
             state.eof_sent = true;
             return Ok(());
@@ -460,7 +468,7 @@ where
                 self.fill_tls(&mut reader, tls, deadline)?;
                 continue;
             }
-            self.fill(&mut reader, deadline, |fd, room| sys::read(fd, room))?;
+            self.fill(&mut reader, deadline, sys::read)?;
         }
     }
 
@@ -693,7 +701,8 @@ macro_rules! stream_client_methods {
         /// blocked in [`recv_packet`](Self::recv_packet) (or a send, or waiting for a lock)
         /// wakes up with `Closed` at once. The connection is shut down now; the descriptor is
         /// released when the client is dropped, so another thread can never touch a reused
-        /// descriptor number.
+        /// descriptor number. Over TLS no `close_notify` is sent: call
+        /// [`send_eof`](Self::send_eof) first for an orderly TLS shutdown.
         pub fn close(&self) {
             self.core.close()
         }
@@ -727,7 +736,8 @@ macro_rules! stream_client_impls {
         impl<S, C> std::os::fd::AsFd for $client<S, C>
         where
             S: packetwire_proto::StreamSerializer,
-            C: packetwire_proto::SendConverter<S::Sent> + packetwire_proto::RecvConverter<S::Received>,
+            C: packetwire_proto::SendConverter<S::Sent>
+                + packetwire_proto::RecvConverter<S::Received>,
         {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 self.core.fd()
@@ -737,7 +747,8 @@ macro_rules! stream_client_impls {
         impl<'a, S, C> IntoIterator for &'a $client<S, C>
         where
             S: packetwire_proto::StreamSerializer,
-            C: packetwire_proto::SendConverter<S::Sent> + packetwire_proto::RecvConverter<S::Received>,
+            C: packetwire_proto::SendConverter<S::Sent>
+                + packetwire_proto::RecvConverter<S::Received>,
         {
             type Item = $crate::client::stream_reader::Received<S, C>;
             type IntoIter = $crate::blocking::StreamPacketIter<'a, S, C>;
@@ -759,3 +770,23 @@ macro_rules! stream_client_impls {
 }
 
 pub(crate) use {stream_client_impls, stream_client_methods};
+
+#[cfg(all(test, feature = "json"))]
+mod tests {
+    use super::super::{StreamPacketIter, TcpClient, TcpClientOptions};
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn stream_clients_are_send_and_sync() {
+        type Json = packetwire_proto::JsonSerializer<serde_json::Value>;
+        send_sync::<TcpClient<Json>>();
+        send_sync::<TcpClientOptions>();
+        send_sync::<StreamPacketIter<'_, Json>>();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            send_sync::<super::super::UnixStreamClient<Json>>();
+            send_sync::<super::super::UnixStreamClientOptions>();
+        }
+    }
+}

@@ -6,7 +6,9 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use packetwire_proto::{NoConverter, RecvConverter, SendConverter, StreamProtocol, StreamSerializer};
+use packetwire_proto::{
+    NoConverter, RecvConverter, SendConverter, StreamProtocol, StreamSerializer,
+};
 
 use super::stream_client::{stream_client_impls, stream_client_methods, ClientCore};
 use super::{TcpConnectOptions, TcpStream};
@@ -244,9 +246,8 @@ impl TcpClientOptions {
             let (read, write) = stream.into_split();
             drop(write);
             let (fd, _, _) = read.core.into_parts();
-            let fd = Arc::try_unwrap(fd).map_err(|_| {
-                io::Error::other("the TCP stream's descriptor is still shared")
-            })?;
+            let fd = Arc::try_unwrap(fd)
+                .map_err(|_| io::Error::other("the TCP stream's descriptor is still shared"))?;
             let tls = connector.handshake_blocking(std::net::TcpStream::from(fd), &name)?;
             return Ok(TcpClient {
                 core: ClientCore::new_tls(tls, protocol, self.max_recv_size)?,

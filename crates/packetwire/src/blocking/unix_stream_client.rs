@@ -6,7 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use packetwire_proto::{NoConverter, RecvConverter, SendConverter, StreamProtocol, StreamSerializer};
+use packetwire_proto::{
+    NoConverter, RecvConverter, SendConverter, StreamProtocol, StreamSerializer,
+};
 
 use super::stream_client::{stream_client_impls, stream_client_methods, ClientCore};
 use super::{UnixConnectOptions, UnixStream};
@@ -170,7 +172,8 @@ where
         packet: &Sent<S, C>,
         ancillary: &SocketAncillary<'_>,
     ) -> Result<(), SendPacketError> {
-        self.core.send_with_ancillary_within(packet, ancillary, None)
+        self.core
+            .send_with_ancillary_within(packet, ancillary, None)
     }
 
     /// [`send_packet_with_ancillary`](Self::send_packet_with_ancillary) within `timeout`,
@@ -206,7 +209,8 @@ where
         ancillary: &mut SocketAncillary<'_>,
         timeout: Duration,
     ) -> Result<Received<S, C>, RecvPacketError> {
-        self.core.recv_with_ancillary_within(ancillary, Some(timeout))
+        self.core
+            .recv_with_ancillary_within(ancillary, Some(timeout))
     }
 
     stream_client_methods!();

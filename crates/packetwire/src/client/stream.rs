@@ -11,7 +11,9 @@
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+#[cfg(feature = "tls")]
+use std::os::fd::AsFd;
+use std::os::fd::BorrowedFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -35,7 +37,7 @@ pub(crate) enum Conn {
     Socket(Arc<Shared>),
     #[cfg(feature = "tls")]
     Tls {
-        session: std::sync::Mutex<crate::tls::TlsStream>,
+        session: Box<std::sync::Mutex<crate::tls::TlsStream>>,
         /// A second descriptor of the socket, for shutdown(2), options and `AsFd` without
         /// the session lock.
         fd: std::os::fd::OwnedFd,
@@ -47,7 +49,10 @@ impl fmt::Debug for Conn {
         match self {
             Self::Socket(shared) => f.debug_tuple("Socket").field(shared).finish(),
             #[cfg(feature = "tls")]
-            Self::Tls { fd, .. } => f.debug_struct("Tls").field("fd", fd).finish_non_exhaustive(),
+            Self::Tls { fd, .. } => f
+                .debug_struct("Tls")
+                .field("fd", fd)
+                .finish_non_exhaustive(),
         }
     }
 }
@@ -66,7 +71,7 @@ impl Conn {
     pub(crate) fn tls(session: crate::tls::TlsStream) -> io::Result<Self> {
         let fd = session.as_fd().try_clone_to_owned()?;
         Ok(Self::Tls {
-            session: std::sync::Mutex::new(session),
+            session: Box::new(std::sync::Mutex::new(session)),
             fd,
         })
     }
@@ -83,6 +88,7 @@ pub(crate) struct Adopted {
 
 impl Adopted {
     /// A fresh connection.
+    #[cfg(feature = "tls")]
     pub(crate) fn fresh(conn: Conn) -> Self {
         Self {
             conn,
@@ -231,7 +237,13 @@ where
     ) -> Self {
         let reader = PacketReader::new(&protocol, max_recv_size);
         let max_recv_size = reader.max_recv_size();
-        let core = Self::with_parts(protocol, runtime, max_recv_size, reader, SendState::default());
+        let core = Self::with_parts(
+            protocol,
+            runtime,
+            max_recv_size,
+            reader,
+            SendState::default(),
+        );
         *core.connector.try_lock().expect("a new lock is free") = Some(connector);
         core
     }
@@ -394,8 +406,7 @@ where
         }
         let mut sent = 0;
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if let (Some(ancillary), Conn::Socket(shared), false) = (ancillary, conn, data.is_empty())
-        {
+        if let (Some(ancillary), Conn::Socket(shared), false) = (ancillary, conn, data.is_empty()) {
             let bufs = [io::IoSlice::new(data)];
             sent = poll_fn(|cx| {
                 shared.io.poll_write_with(cx, &mut |fd| {
@@ -563,8 +574,11 @@ where
     }
 }
 
+#[cfg(feature = "tls")]
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 type RecvFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, RecvPacketError>> + Send + 'a>>;
@@ -659,9 +673,7 @@ where
     error: Option<RecvPacketError>,
 }
 
-impl<S: StreamSerializer, C: RecvConverter<S::Received>> fmt::Debug
-    for StreamPacketIter<'_, S, C>
-{
+impl<S: StreamSerializer, C: RecvConverter<S::Received>> fmt::Debug for StreamPacketIter<'_, S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StreamPacketIter")
             .field("deadline", &self.deadline)
@@ -997,7 +1009,8 @@ macro_rules! async_stream_client_impls {
         impl<S, C> std::os::fd::AsFd for $client<S, C>
         where
             S: packetwire_proto::StreamSerializer,
-            C: packetwire_proto::SendConverter<S::Sent> + packetwire_proto::RecvConverter<S::Received>,
+            C: packetwire_proto::SendConverter<S::Sent>
+                + packetwire_proto::RecvConverter<S::Received>,
         {
             fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 self.core.fd()
@@ -1015,3 +1028,31 @@ macro_rules! async_stream_client_impls {
 }
 
 pub(crate) use {async_stream_client_impls, async_stream_client_methods};
+
+#[cfg(all(test, feature = "json"))]
+mod tests {
+    use super::super::{TcpClient, TcpClientOptions};
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    type Json = packetwire_proto::JsonSerializer<serde_json::Value>;
+
+    #[test]
+    fn clients_and_their_futures_are_send() {
+        send_sync::<TcpClient<Json>>();
+        send_sync::<TcpClientOptions>();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        send_sync::<super::super::UnixStreamClient<Json>>();
+        fn futures(client: &TcpClient<Json>) {
+            send(&client.recv_packet());
+            send(&client.send_packet(&serde_json::Value::Null));
+            send(&client.wait_connected());
+            send(&client.close());
+            send(&client.packets());
+            send(&client.iter_received_packets(None));
+            send(&client.sink::<serde_json::Value>());
+        }
+        let _ = futures;
+    }
+}

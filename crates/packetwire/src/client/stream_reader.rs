@@ -24,8 +24,7 @@ use super::error::RecvPacketError;
 pub(crate) type Sent<S, C> = <C as SendConverter<<S as StreamSerializer>::Sent>>::Sent;
 
 /// The packet type a stream client receives.
-pub(crate) type Received<S, C> =
-    <C as RecvConverter<<S as StreamSerializer>::Received>>::Received;
+pub(crate) type Received<S, C> = <C as RecvConverter<<S as StreamSerializer>::Received>>::Received;
 
 /// Default receive size of the stream clients: at most this many bytes per read (64 KiB,
 /// EasyNetwork's `DEFAULT_STREAM_BUFSIZE`).

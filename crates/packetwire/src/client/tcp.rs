@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use packetwire_proto::{NoConverter, RecvConverter, SendConverter, StreamProtocol, StreamSerializer};
+use packetwire_proto::{
+    NoConverter, RecvConverter, SendConverter, StreamProtocol, StreamSerializer,
+};
 
 use super::stream::{async_stream_client_impls, async_stream_client_methods, Adopted, Core};
 use super::stream_reader::{clamp_recv_size, DEFAULT_MAX_RECV_SIZE};
@@ -260,7 +262,11 @@ impl TcpClientOptions {
         let host = host.to_owned();
         let rt = Arc::clone(&runtime);
         let connector: super::stream::Connector = Box::new(move || {
-            Box::pin(options.clone().establish(host.clone(), port, Arc::clone(&rt)))
+            Box::pin(
+                options
+                    .clone()
+                    .establish(host.clone(), port, Arc::clone(&rt)),
+            )
         });
         Ok(TcpClient {
             core: Core::lazy(connector, protocol, runtime, self.max_recv_size),

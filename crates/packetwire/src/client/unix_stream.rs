@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use packetwire_proto::{NoConverter, RecvConverter, SendConverter, StreamProtocol, StreamSerializer};
+use packetwire_proto::{
+    NoConverter, RecvConverter, SendConverter, StreamProtocol, StreamSerializer,
+};
 
 use super::stream::{async_stream_client_impls, async_stream_client_methods, Adopted, Core};
 use super::stream_reader::{clamp_recv_size, Received, Sent, DEFAULT_MAX_RECV_SIZE};
@@ -325,10 +327,7 @@ impl UnixStreamClientOptions {
         C: SendConverter<S::Sent> + RecvConverter<S::Received>,
     {
         let runtime = runtime::or_current(self.runtime.as_ref()).map_err(io::Error::from)?;
-        let adopted = self
-            .clone()
-            .establish(target, Arc::clone(&runtime))
-            .await?;
+        let adopted = self.clone().establish(target, Arc::clone(&runtime)).await?;
         Ok(UnixStreamClient {
             core: Core::connected(adopted, protocol, runtime, self.max_recv_size),
         })
@@ -346,9 +345,8 @@ impl UnixStreamClientOptions {
         let runtime = runtime::or_current(self.runtime.as_ref())?;
         let options = self.clone();
         let rt = Arc::clone(&runtime);
-        let connector: super::stream::Connector = Box::new(move || {
-            Box::pin(options.clone().establish(target.clone(), Arc::clone(&rt)))
-        });
+        let connector: super::stream::Connector =
+            Box::new(move || Box::pin(options.clone().establish(target.clone(), Arc::clone(&rt))));
         Ok(UnixStreamClient {
             core: Core::lazy(connector, protocol, runtime, self.max_recv_size),
         })
