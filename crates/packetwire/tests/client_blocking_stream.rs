@@ -178,6 +178,23 @@ fn end_of_stream_by_peer_close_with_leftover_bytes() -> Result {
 }
 
 #[test]
+fn a_reset_connection_is_reported() -> Result {
+    let (client, server) = tcp_pair()?;
+    // Linger zero: closing sends a reset instead of the end of the stream.
+    socket2::SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
+    drop(server);
+    assert!(matches!(
+        client.recv_packet_within(WAIT),
+        Err(RecvPacketError::ConnectionReset)
+    ));
+    assert!(matches!(
+        client.send_packet(&json!(1)),
+        Err(SendPacketError::ConnectionReset)
+    ));
+    Ok(())
+}
+
+#[test]
 fn invalid_data_then_the_next_packet_arrives() -> Result {
     let (client, mut server) = tcp_pair()?;
     server.write_all(b"{not json}\n{\"ok\":true}\n")?;

@@ -141,6 +141,21 @@ runtime_tests! {
         Ok(())
     }
 
+    async fn a_reset_connection_is_reported(rt) {
+        let (client, server) = pair(&rt).await?;
+        socket2::SockRef::from(&server).set_linger(Some(Duration::ZERO))?;
+        drop(server);
+        assert!(matches!(
+            client.recv_packet_within(WAIT).await,
+            Err(RecvPacketError::ConnectionReset)
+        ));
+        assert!(matches!(
+            client.send_packet(&json!(1)).await,
+            Err(SendPacketError::ConnectionReset)
+        ));
+        Ok(())
+    }
+
     async fn invalid_data_then_recovery(rt) {
         let (client, mut server) = pair(&rt).await?;
         server.send_all(b"{not json}\n{\"ok\":true}\n").await?;

@@ -193,6 +193,7 @@ where
         max_recv_size: usize,
         reader: PacketReader<S, C>,
         send: SendState,
+        connector: Option<Connector>,
     ) -> Self {
         Self {
             protocol,
@@ -201,7 +202,7 @@ where
             closed: AtomicBool::new(false),
             closed_event: Event::default(),
             conn: OnceLock::new(),
-            connector: async_lock::Mutex::new(None),
+            connector: async_lock::Mutex::new(connector),
             recv: async_lock::Mutex::new(reader),
             send: async_lock::Mutex::new(send),
         }
@@ -223,7 +224,7 @@ where
         let send = SendState {
             eof_sent: adopted.eof_sent,
         };
-        let core = Self::with_parts(protocol, runtime, max_recv_size, reader, send);
+        let core = Self::with_parts(protocol, runtime, max_recv_size, reader, send, None);
         let _ = core.conn.set(adopted.conn);
         core
     }
@@ -237,15 +238,14 @@ where
     ) -> Self {
         let reader = PacketReader::new(&protocol, max_recv_size);
         let max_recv_size = reader.max_recv_size();
-        let core = Self::with_parts(
+        Self::with_parts(
             protocol,
             runtime,
             max_recv_size,
             reader,
             SendState::default(),
-        );
-        *core.connector.try_lock().expect("a new lock is free") = Some(connector);
-        core
+            Some(connector),
+        )
     }
 
     pub(crate) fn protocol(&self) -> &StreamProtocol<S, C> {

@@ -78,13 +78,13 @@ where
     }
 
     /// The bytes received and not yet decoded.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(all(test, feature = "json")), allow(dead_code))]
     pub(crate) fn buffered(&self) -> &[u8] {
         &self.buffer
     }
 
     /// Whether the peer ended its side (bytes may still be buffered).
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(all(test, feature = "json")), allow(dead_code))]
     pub(crate) fn is_eof(&self) -> bool {
         self.eof
     }
