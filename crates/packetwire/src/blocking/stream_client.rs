@@ -527,20 +527,13 @@ where
             if self.is_closed() {
                 return Err(RecvPacketError::Closed);
             }
-            let result = tls
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .receive(reader.max_recv_size());
+            let result = {
+                let mut tls = tls.lock().unwrap_or_else(PoisonError::into_inner);
+                reader.fill_with(|room| tls.read_step(room))
+            };
             match result {
-                Ok(bytes) => {
-                    reader.extend_from_slice(&bytes);
-                    return Ok(());
-                }
-                Err(ReceiveError::EndOfStream) => {
-                    reader.feed_eof();
-                    return Ok(());
-                }
-                Err(ReceiveError::Io(e)) if would_block(&e) => {
+                Ok(_) => return Ok(()),
+                Err(e) if would_block(&e) => {
                     if !wait::wait(self.fd(), Interest::Read, deadline)
                         .map_err(|e| self.recv_error(e))?
                     {
