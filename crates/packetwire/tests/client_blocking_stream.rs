@@ -195,6 +195,36 @@ fn a_reset_connection_is_reported() -> Result {
 }
 
 #[test]
+fn send_timeout_and_close_wake_a_blocked_sender() -> Result {
+    // The server never reads: the socket buffers fill up.
+    let (client, _server) = tcp_pair()?;
+    client.socket_options().set_send_buffer_size(16 * 1024)?;
+    let big = json!("z".repeat(256 * 1024));
+    let start = Instant::now();
+    let timed_out = loop {
+        match client.send_packet_within(&big, Duration::from_millis(100)) {
+            Ok(()) if start.elapsed() < WAIT => continue,
+            other => break other,
+        }
+    };
+    assert!(
+        matches!(timed_out, Err(SendPacketError::TimedOut)),
+        "{timed_out:?}"
+    );
+    thread::scope(|scope| {
+        let blocked = scope.spawn(|| client.send_packet(&big));
+        thread::sleep(Duration::from_millis(50));
+        assert!(!blocked.is_finished());
+        client.close();
+        assert!(matches!(
+            blocked.join().unwrap(),
+            Err(SendPacketError::Closed)
+        ));
+    });
+    Ok(())
+}
+
+#[test]
 fn invalid_data_then_the_next_packet_arrives() -> Result {
     let (client, mut server) = tcp_pair()?;
     server.write_all(b"{not json}\n{\"ok\":true}\n")?;

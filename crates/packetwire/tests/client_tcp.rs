@@ -156,6 +156,28 @@ runtime_tests! {
         Ok(())
     }
 
+    async fn close_wakes_a_task_blocked_in_send(rt) {
+        // The server never reads: the socket buffers fill up.
+        let (client, _server) = pair(&rt).await?;
+        client.socket_options().set_send_buffer_size(16 * 1024)?;
+        let big = json!("z".repeat(256 * 1024));
+        let sending = async {
+            loop {
+                match client.send_packet(&big).await {
+                    Ok(()) => continue,
+                    Err(e) => return e,
+                }
+            }
+        };
+        let closing = async {
+            sleep(&rt, 200).await;
+            client.close().await;
+        };
+        let (error, ()) = zip(sending, closing).await;
+        assert!(matches!(error, SendPacketError::Closed), "{error:?}");
+        Ok(())
+    }
+
     async fn invalid_data_then_recovery(rt) {
         let (client, mut server) = pair(&rt).await?;
         server.send_all(b"{not json}\n{\"ok\":true}\n").await?;
