@@ -72,7 +72,9 @@ mod datagram;
 mod listener;
 mod server;
 mod stream;
+mod stream_client;
 mod tcp;
+mod tcp_client;
 mod tcp_listener;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod udp;
@@ -80,8 +82,11 @@ mod unix;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod unix_datagram;
 mod unix_listener;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod unix_stream_client;
 pub(crate) mod wait;
 
+pub use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 pub use crate::net::{AdoptError, ConnectError, ReceiveError, SendError};
 pub use crate::socket::{StaleSocketPolicy, ACCEPT_BACKOFF, DEFAULT_BACKLOG};
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -90,7 +95,9 @@ pub use datagram::Incoming;
 pub use server::UnixServer;
 pub use server::{ServerStopper, ShutdownOutcome, StreamServer, TcpServer, ABORT_WAIT};
 pub use stream::{ReadHalf, WriteHalf};
+pub use stream_client::StreamPacketIter;
 pub use tcp::{TcpConnectOptions, TcpStream};
+pub use tcp_client::{TcpClient, TcpClientOptions};
 pub use tcp_listener::{TcpListener, TcpListenerOptions};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use udp::{UdpSocket, UdpSocketOptions};
@@ -98,6 +105,8 @@ pub use unix::{socketpair, UnixConnectOptions, UnixStream};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use unix_datagram::{UnixDatagram, UnixDatagramOptions};
 pub use unix_listener::{UnixListener, UnixListenerOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_stream_client::{UnixStreamClient, UnixStreamClientOptions};
 
 #[cfg(test)]
 mod tests {

@@ -37,6 +37,14 @@ impl ReadCore {
         self.fd.as_fd()
     }
 
+    /// Takes the receive side apart: the descriptor, the bytes buffered and not handed out,
+    /// and whether the peer ended its side (for the packet clients that take a stream over).
+    pub(crate) fn into_parts(mut self) -> (Arc<OwnedFd>, Bytes, bool) {
+        let eof = self.buffer.is_eof();
+        let bytes = self.buffer.take_all();
+        (self.fd, bytes, eof)
+    }
+
     pub(crate) fn limit(&self) -> usize {
         self.buffer.limit()
     }

@@ -7,5 +7,14 @@
 //! error types.
 
 mod error;
+mod stream;
+pub(crate) mod stream_reader;
+mod tcp;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod unix_stream;
 
 pub use error::{ClientConnectError, RecvPacketError, SendPacketError};
+pub use stream::{StreamPacketIter, StreamPacketSink, StreamPackets};
+pub use tcp::{TcpClient, TcpClientOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_stream::{UnixStreamClient, UnixStreamClientOptions};

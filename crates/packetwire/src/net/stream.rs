@@ -62,6 +62,15 @@ impl ReadCore {
         &self.shared
     }
 
+    /// Takes the receive side apart: the registered descriptor, the bytes buffered and not
+    /// handed out, and whether the peer ended its side (for the packet clients that take a
+    /// stream over).
+    pub(crate) fn into_parts(mut self) -> (Arc<Shared>, Bytes, bool) {
+        let eof = self.buffer.is_eof();
+        let bytes = self.buffer.take_all();
+        (self.shared, bytes, eof)
+    }
+
     pub(crate) fn limit(&self) -> usize {
         self.buffer.limit()
     }

@@ -126,6 +126,41 @@ fn complete_handshake<S: SideData>(
     result
 }
 
+/// Plaintext into `out`, reading and decrypting what the socket has when none is buffered;
+/// never writes. See [`BlockingTlsStream::read_step`].
+fn read_step<S: SideData>(
+    conn: &mut ConnectionCommon<S>,
+    sock: &mut TcpStream,
+    out: &mut [u8],
+) -> io::Result<usize> {
+    loop {
+        match conn.reader().read(out) {
+            // No plaintext yet, and the session goes on.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            // Plaintext, the peer's close_notify (0), or an unclean end of stream.
+            other => return other,
+        }
+        let n = loop {
+            match conn.read_tls(sock) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => break other?,
+            }
+        };
+        if let Err(e) = conn.process_new_packets() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
+        if n == 0 {
+            // The end of the TCP stream: the reader now says how it ended.
+            return match conn.reader().read(out) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    Err(io::ErrorKind::UnexpectedEof.into())
+                }
+                other => other,
+            };
+        }
+    }
+}
+
 impl TlsConnector {
     /// Blocking [`connect`](Self::connect): connects as
     /// [`blocking::TcpConnectOptions::connect`](crate::blocking::TcpConnectOptions::connect)
@@ -282,6 +317,29 @@ impl BlockingTlsStream {
                 }
                 result => return result,
             }
+        }
+    }
+
+    /// One non-blocking read step for the packet clients: plaintext into `out` (the buffer
+    /// first), else the TLS records the socket has, decrypted. Unlike `Read::read` it never
+    /// writes (a send that is waiting for room in the socket does not turn a receive into a
+    /// busy loop). Zero bytes: the end of the stream; `WouldBlock` when nothing is there.
+    pub(crate) fn read_step(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        if !self.buffer.is_empty() {
+            return Ok(self.buffer.copy_to(out));
+        }
+        let standard_compatible = self.settings.standard_compatible;
+        let result = match &mut self.stream {
+            Owned::Client(s) => read_step(&mut s.conn, &mut s.sock, out),
+            Owned::Server(s) => read_step(&mut s.conn, &mut s.sock, out),
+        };
+        match result {
+            // A TCP end of stream without close_notify.
+            Err(e) if !standard_compatible && e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+            other => other,
         }
     }
 

@@ -205,7 +205,6 @@ impl TlsCore {
     }
 
     /// `AsyncRead`: the buffer first, then the session straight into `out`.
-    #[cfg_attr(not(any(feature = "tokio", feature = "smol")), allow(dead_code))]
     fn poll_read_into(&mut self, cx: &mut Context<'_>, out: &mut [u8]) -> Poll<io::Result<usize>> {
         if out.is_empty() {
             return Poll::Ready(Ok(0));
@@ -485,6 +484,35 @@ impl TlsStream {
     /// Whether this is the server side of the connection.
     pub fn is_server(&self) -> bool {
         matches!(self.core.tls, tokio_rustls::TlsStream::Server(_))
+    }
+
+    /// Reads decrypted bytes into `out` (the buffer first); zero bytes: the end of the
+    /// stream. For the packet clients, which drive the session one poll at a time.
+    pub(crate) fn poll_read_plain(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.core.poll_read_into(cx, out)
+    }
+
+    /// Encrypts and writes some of `data` (see [`poll_read_plain`](Self::poll_read_plain)).
+    pub(crate) fn poll_write_plain(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.core.poll_write(cx, data)
+    }
+
+    /// Flushes the records rustls holds.
+    pub(crate) fn poll_flush_plain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.core.poll_flush(cx)
+    }
+
+    /// [`send_eof`](Self::send_eof), one poll at a time.
+    pub(crate) fn poll_send_eof(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.core.poll_shutdown(cx)
     }
 }
 
