@@ -69,15 +69,21 @@
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod datagram;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod datagram_client;
 mod listener;
 mod stream;
 mod tcp;
 mod tcp_listener;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod udp;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod udp_client;
 mod unix;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod unix_datagram;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod unix_datagram_client;
 mod unix_listener;
 pub(crate) mod wait;
 
@@ -94,6 +100,14 @@ pub use unix::{socketpair, UnixConnectOptions, UnixStream};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use unix_datagram::{UnixDatagram, UnixDatagramOptions};
 pub use unix_listener::{UnixListener, UnixListenerOptions};
+
+pub use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use datagram_client::DatagramPackets;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use udp_client::{UdpClient, UdpClientOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_datagram_client::{UnixDatagramClient, UnixDatagramClientOptions};
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,8 @@
 //! blocking clients of the same names live in [`crate::blocking`] and share this module's
 //! error types.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) mod datagram;
 mod error;
 
 pub use error::{ClientConnectError, RecvPacketError, SendPacketError};

@@ -1,0 +1,425 @@
+//! UDP packet clients against standard-socket servers in the test: the blocking client, then
+//! every async case on tokio and smol.
+#![cfg(all(any(target_os = "linux", target_os = "android"), feature = "json"))]
+
+#[allow(unused_imports)] // `runtime_tests` is unused when no runtime feature is on.
+mod common;
+
+use std::net::UdpSocket as StdUdp;
+use std::time::Duration;
+
+use packetwire::{DatagramProtocol, JsonSerializer};
+use serde_json::{json, Value};
+
+type Json = JsonSerializer<Value>;
+
+fn protocol() -> DatagramProtocol<Json> {
+    DatagramProtocol::new(Json::new())
+}
+
+/// A server socket on loopback, with a receive timeout so a bug fails instead of hanging.
+fn server() -> StdUdp {
+    let socket = StdUdp::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    socket
+}
+
+fn port(socket: &StdUdp) -> u16 {
+    socket.local_addr().unwrap().port()
+}
+
+/// A loopback UDP port with nobody listening: bound, then closed.
+fn closed_port() -> u16 {
+    port(&StdUdp::bind("127.0.0.1:0").unwrap())
+}
+
+/// Receives one datagram on a std socket.
+fn recv_json(socket: &StdUdp) -> (Value, std::net::SocketAddr) {
+    let mut buf = vec![0u8; 65536];
+    let (len, from) = socket.recv_from(&mut buf).unwrap();
+    (serde_json::from_slice(&buf[..len]).unwrap(), from)
+}
+
+mod blocking {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+    use packetwire::blocking::{UdpClient, UdpClientOptions};
+    use packetwire::client::{ClientConnectError, RecvPacketError, SendPacketError};
+    use packetwire::net::{AdoptError, IpFamily};
+
+    /// A client connected to a fresh server, the server connected back to the client.
+    fn pair() -> (UdpClient<Json>, StdUdp) {
+        let server = server();
+        let client = UdpClient::connect("127.0.0.1", port(&server), protocol()).unwrap();
+        server.connect(client.local_addr().unwrap()).unwrap();
+        (client, server)
+    }
+
+    #[test]
+    fn send_receive_and_introspect() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<UdpClient<Json>>();
+
+        let (client, server) = pair();
+        assert_eq!(client.peer_addr().unwrap(), server.local_addr().unwrap());
+        assert!(client.local_addr().unwrap().ip().is_loopback());
+        assert_eq!(client.max_recv_size(), 64 * 1024);
+
+        client.send_packet(&json!({"data": 42})).unwrap();
+        let (packet, from) = recv_json(&server);
+        assert_eq!(packet, json!({"data": 42}));
+        assert_eq!(from, client.local_addr().unwrap());
+
+        server.send(b"[1, 2, 3]").unwrap();
+        assert_eq!(client.recv_packet().unwrap(), json!([1, 2, 3]));
+
+        // The socket-option proxy works on the client's socket.
+        let options = client.socket_options();
+        options.set_recv_buffer_size(65536).unwrap();
+        assert!(options.recv_buffer_size().unwrap() >= 65536);
+        use std::os::fd::AsFd;
+        assert_eq!(
+            packetwire::sockopt::SocketOptions::from_fd(client.as_fd())
+                .kind()
+                .unwrap(),
+            packetwire::sockopt::SocketKind::Datagram
+        );
+    }
+
+    #[test]
+    fn family_and_local_address() {
+        let server = server();
+        let client = UdpClientOptions::new()
+            .family(IpFamily::V4)
+            .connect("localhost", port(&server), protocol())
+            .unwrap();
+        assert!(client.peer_addr().unwrap().is_ipv4());
+
+        let local = StdUdp::bind("127.0.0.1:0").unwrap();
+        let wanted = local.local_addr().unwrap();
+        drop(local);
+        let client = UdpClientOptions::new()
+            .local_addr(wanted)
+            .connect("127.0.0.1", port(&server), protocol())
+            .unwrap();
+        assert_eq!(client.local_addr().unwrap(), wanted);
+
+        // No IPv6 address with an IPv4 local address: nothing to try.
+        let error = UdpClientOptions::new()
+            .local_addr(wanted)
+            .connect("::1", port(&server), protocol())
+            .unwrap_err();
+        assert!(matches!(error, ClientConnectError::Connect(_)), "{error:?}");
+    }
+
+    #[test]
+    fn adopting_checks_the_socket() {
+        let server = server();
+        // Not connected.
+        let unconnected = StdUdp::bind("127.0.0.1:0").unwrap();
+        let error = UdpClient::from_std(unconnected, protocol()).unwrap_err();
+        assert!(
+            matches!(error, ClientConnectError::Adopt(AdoptError::NotConnected)),
+            "{error:?}"
+        );
+        // Not a datagram socket: a TCP listener's descriptor in a UdpSocket.
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let wrong = StdUdp::from(std::os::fd::OwnedFd::from(tcp));
+        let error = UdpClient::from_std(wrong, protocol()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientConnectError::Adopt(AdoptError::WrongType { .. })
+            ),
+            "{error:?}"
+        );
+        // Not an IP socket.
+        let (unix, _other) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let wrong = StdUdp::from(std::os::fd::OwnedFd::from(unix));
+        let error = UdpClient::from_std(wrong, protocol()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientConnectError::Adopt(AdoptError::WrongFamily { .. })
+            ),
+            "{error:?}"
+        );
+        // Connected: adopted, and it works.
+        let socket = StdUdp::bind("127.0.0.1:0").unwrap();
+        socket.connect(server.local_addr().unwrap()).unwrap();
+        let client = UdpClient::from_std(socket, protocol()).unwrap();
+        client.send_packet(&json!("adopted")).unwrap();
+        assert_eq!(recv_json(&server).0, json!("adopted"));
+
+        // From packetwire's own blocking socket, keeping its receive size.
+        let socket = packetwire::blocking::UdpSocketOptions::new()
+            .max_datagram_size(512)
+            .connect("127.0.0.1", port(&server))
+            .unwrap();
+        let client = UdpClient::from_socket(socket, protocol()).unwrap();
+        assert_eq!(client.max_recv_size(), 512);
+    }
+
+    #[test]
+    fn timeout_zero_takes_only_what_is_there() {
+        let (client, server) = pair();
+        let start = Instant::now();
+        assert!(matches!(
+            client.recv_packet_within(Duration::ZERO),
+            Err(RecvPacketError::TimedOut)
+        ));
+        assert!(start.elapsed() < Duration::from_millis(500));
+
+        server.send(b"1").unwrap();
+        // Loopback delivers at once, but give the kernel a moment anyway.
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(client.recv_packet_within(Duration::ZERO).unwrap(), json!(1));
+        assert!(matches!(
+            client.recv_packet_within(Duration::ZERO),
+            Err(RecvPacketError::TimedOut)
+        ));
+
+        let start = Instant::now();
+        assert!(matches!(
+            client.recv_packet_within(Duration::from_millis(100)),
+            Err(RecvPacketError::TimedOut)
+        ));
+        assert!(start.elapsed() >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn iteration_budget() {
+        let (client, server) = pair();
+        for datagram in ["1", "{bad", "2", "3"] {
+            server.send(datagram.as_bytes()).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        // Zero: what is there, the bad datagram skipped.
+        let got: Vec<Value> = client.iter_received_packets(Some(Duration::ZERO)).collect();
+        assert_eq!(got, [json!(1), json!(2), json!(3)]);
+
+        // A budget for the whole iteration: two packets arrive while it runs, then it ends.
+        let sender = {
+            let server = server.try_clone().unwrap();
+            std::thread::spawn(move || {
+                for n in [4, 5] {
+                    std::thread::sleep(Duration::from_millis(30));
+                    server.send(n.to_string().as_bytes()).unwrap();
+                }
+            })
+        };
+        let start = Instant::now();
+        let got: Vec<Value> = client
+            .iter_received_packets(Some(Duration::from_millis(300)))
+            .collect();
+        let spent = start.elapsed();
+        sender.join().unwrap();
+        assert_eq!(got, [json!(4), json!(5)]);
+        assert!(spent >= Duration::from_millis(300), "{spent:?}");
+        assert!(spent < Duration::from_secs(3), "{spent:?}");
+
+        // Time spent by the consumer between items is not counted.
+        server.send(b"6").unwrap();
+        server.send(b"7").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let mut iter = client.iter_received_packets(Some(Duration::from_millis(50)));
+        assert_eq!(iter.next(), Some(json!(6)));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(iter.next(), Some(json!(7)));
+        assert_eq!(iter.next(), None);
+        assert_eq!(iter.next(), None);
+    }
+
+    #[test]
+    fn lock_wait_counts_against_the_timeout() {
+        let (client, server) = pair();
+        let client = Arc::new(client);
+        let holder = {
+            let client = Arc::clone(&client);
+            std::thread::spawn(move || client.recv_packet())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        // The other thread holds the receive lock; even a datagram that is there now cannot
+        // be taken by this call within its timeout.
+        let start = Instant::now();
+        assert!(matches!(
+            client.recv_packet_within(Duration::from_millis(100)),
+            Err(RecvPacketError::TimedOut)
+        ));
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        // Sending does not wait for the receive lock.
+        client.send_packet(&json!("while receiving")).unwrap();
+        assert_eq!(recv_json(&server).0, json!("while receiving"));
+        server.send(b"\"done\"").unwrap();
+        assert_eq!(holder.join().unwrap().unwrap(), json!("done"));
+    }
+
+    #[test]
+    fn close_wakes_a_blocked_receiver() {
+        let (client, _server) = pair();
+        let client = Arc::new(client);
+        let receiver = {
+            let client = Arc::clone(&client);
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                (client.recv_packet(), start.elapsed())
+            })
+        };
+        let waiter = {
+            let client = Arc::clone(&client);
+            std::thread::spawn(move || client.recv_packet_within(Duration::from_secs(20)))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!client.is_closed());
+        client.close();
+        client.close(); // idempotent
+        assert!(client.is_closed());
+        let (result, waited) = receiver.join().unwrap();
+        assert!(matches!(result, Err(RecvPacketError::Closed)), "{result:?}");
+        assert!(waited < Duration::from_secs(10));
+        let result = waiter.join().unwrap();
+        assert!(matches!(result, Err(RecvPacketError::Closed)), "{result:?}");
+        assert!(matches!(
+            client.send_packet(&json!(1)),
+            Err(SendPacketError::Closed)
+        ));
+        assert!(matches!(
+            client.recv_packet_within(Duration::ZERO),
+            Err(RecvPacketError::Closed)
+        ));
+        // The descriptor stays valid until the client is dropped.
+        assert!(client.socket_options().kind().is_ok());
+        assert!((&*client).into_iter().next().is_none());
+    }
+
+    #[test]
+    fn invalid_datagram_then_recovery() {
+        let (client, server) = pair();
+        server.send(b"{not json").unwrap();
+        server.send(b"\"fine\"").unwrap();
+        let error = client.recv_packet().unwrap_err();
+        assert!(matches!(error, RecvPacketError::Parse(_)), "{error:?}");
+        assert!(error.is_recoverable());
+        assert_eq!(client.recv_packet().unwrap(), json!("fine"));
+        // An empty datagram is a datagram too, and not valid JSON.
+        server.send(b"").unwrap();
+        server.send(b"3").unwrap();
+        assert!(matches!(
+            client.recv_packet(),
+            Err(RecvPacketError::Parse(_))
+        ));
+        assert_eq!(client.recv_packet().unwrap(), json!(3));
+    }
+
+    #[test]
+    fn foreign_datagrams_are_ignored() {
+        let (client, server) = pair();
+        let stranger = StdUdp::bind("127.0.0.1:0").unwrap();
+        stranger
+            .send_to(b"\"intruder\"", client.local_addr().unwrap())
+            .unwrap();
+        server.send(b"\"expected\"").unwrap();
+        assert_eq!(client.recv_packet().unwrap(), json!("expected"));
+        assert!(matches!(
+            client.recv_packet_within(Duration::from_millis(100)),
+            Err(RecvPacketError::TimedOut)
+        ));
+    }
+
+    #[test]
+    fn refused_port() {
+        let client = UdpClient::connect("127.0.0.1", closed_port(), protocol()).unwrap();
+        client.send_packet(&json!("anyone?")).unwrap();
+        // The ICMP error comes back for the receive...
+        let error = client
+            .recv_packet_within(Duration::from_secs(5))
+            .unwrap_err();
+        assert!(matches!(error, RecvPacketError::Refused), "{error:?}");
+        assert!(error.is_recoverable());
+        // ... or for the next send.
+        client.send_packet(&json!("anyone?")).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match client.send_packet(&json!("still?")) {
+                Err(SendPacketError::Refused) => break,
+                Ok(()) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10))
+                }
+                other => panic!("expected Refused, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn oversized_datagram_is_an_error_not_a_cut() {
+        let server = server();
+        let client = UdpClientOptions::new()
+            .max_recv_size(16)
+            .connect("127.0.0.1", port(&server), protocol())
+            .unwrap();
+        server.connect(client.local_addr().unwrap()).unwrap();
+        assert_eq!(client.max_recv_size(), 16);
+        server
+            .send(format!("\"{}\"", "x".repeat(100)).as_bytes())
+            .unwrap();
+        server.send(b"[1]").unwrap();
+        let error = client.recv_packet().unwrap_err();
+        assert!(
+            matches!(error, RecvPacketError::DatagramTooLarge { max_size: 16 }),
+            "{error:?}"
+        );
+        assert_eq!(client.recv_packet().unwrap(), json!([1]));
+    }
+
+    #[test]
+    fn concurrent_senders_send_whole_packets() {
+        let (client, server) = pair();
+        let client = Arc::new(client);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let client = Arc::clone(&client);
+                std::thread::spawn(move || {
+                    for i in 0..50 {
+                        let filler = "y".repeat(200 + i);
+                        client
+                            .send_packet(&json!({"thread": t, "seq": i, "filler": filler}))
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut seen = vec![Vec::new(); 4];
+        for _ in 0..200 {
+            let (packet, _) = recv_json(&server);
+            let t = packet["thread"].as_u64().unwrap() as usize;
+            let i = packet["seq"].as_u64().unwrap() as usize;
+            assert_eq!(packet["filler"].as_str().unwrap().len(), 200 + i);
+            seen[t].push(i);
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        for per_thread in seen {
+            // Each thread's packets in its own order (loopback keeps the order).
+            assert_eq!(per_thread, (0..50).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn iterating_over_the_client() {
+        let (client, server) = pair();
+        server.send(b"1").unwrap();
+        server.send(b"nope").unwrap();
+        server.send(b"2").unwrap();
+        let mut items = (&client).into_iter();
+        assert_eq!(items.next().unwrap().unwrap(), json!(1));
+        assert!(matches!(items.next(), Some(Err(RecvPacketError::Parse(_)))));
+        assert_eq!(items.next().unwrap().unwrap(), json!(2));
+        client.close();
+        assert!(items.next().is_none());
+    }
+}

@@ -1,0 +1,382 @@
+//! Unix datagram packet clients against standard-socket servers in the test: the blocking
+//! client, then every async case on tokio and smol.
+#![cfg(all(any(target_os = "linux", target_os = "android"), feature = "json"))]
+
+#[allow(unused_imports)] // `runtime_tests` is unused when no runtime feature is on.
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::{SocketAddr as StdUnixAddr, UnixDatagram as StdUnix};
+use std::time::Duration;
+
+use packetwire::{DatagramProtocol, JsonSerializer};
+use serde_json::{json, Value};
+
+type Json = JsonSerializer<Value>;
+
+fn protocol() -> DatagramProtocol<Json> {
+    DatagramProtocol::new(Json::new())
+}
+
+/// A server socket bound in `dir`, with a receive timeout so a bug fails instead of hanging.
+fn server_in(dir: &tempfile::TempDir, name: &str) -> (StdUnix, std::path::PathBuf) {
+    let path = dir.path().join(name);
+    let socket = StdUnix::bind(&path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    (socket, path)
+}
+
+fn recv_json(socket: &StdUnix) -> (Value, StdUnixAddr) {
+    let mut buf = vec![0u8; 65536];
+    let (len, from) = socket.recv_from(&mut buf).unwrap();
+    (serde_json::from_slice(&buf[..len]).unwrap(), from)
+}
+
+/// Writes through a received pipe end and reads it back from the other end.
+fn check_pipe(reader: std::os::fd::OwnedFd, writer: std::os::fd::OwnedFd) {
+    let mut writer = std::fs::File::from(writer);
+    writer.write_all(b"through the pipe").unwrap();
+    drop(writer);
+    let mut reader = std::fs::File::from(reader);
+    let mut text = String::new();
+    reader.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "through the pipe");
+}
+
+mod blocking {
+    use std::os::fd::AsFd;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use super::*;
+    use packetwire::blocking::{UnixDatagramClient, UnixDatagramClientOptions};
+    use packetwire::client::{ClientConnectError, RecvPacketError, SendPacketError};
+    use packetwire::net::AdoptError;
+    use packetwire::unix::{Credentials, SocketAncillary, UnixSocketAddress};
+
+    /// A client connected to a fresh server, the server connected back to the client.
+    fn pair(dir: &tempfile::TempDir) -> (UnixDatagramClient<Json>, StdUnix) {
+        let (server, path) = server_in(dir, "server.sock");
+        let client = UnixDatagramClient::connect(&path, protocol()).unwrap();
+        let local = client.local_addr().unwrap();
+        let name = local
+            .as_abstract_name()
+            .expect("auto-bound to an abstract name");
+        use std::os::linux::net::SocketAddrExt;
+        server
+            .connect_addr(&StdUnixAddr::from_abstract_name(name).unwrap())
+            .unwrap();
+        (client, server)
+    }
+
+    #[test]
+    fn connect_send_receive_and_names() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<UnixDatagramClient<Json>>();
+
+        let dir = tempfile::tempdir().unwrap();
+        let (server, path) = server_in(&dir, "server.sock");
+        let client = UnixDatagramClient::connect(&path, protocol()).unwrap();
+        assert_eq!(
+            client.peer_addr().unwrap(),
+            UnixSocketAddress::from_pathname(&path).unwrap()
+        );
+        assert!(client.local_addr().unwrap().as_abstract_name().is_some());
+        client.send_packet(&json!({"data": 42})).unwrap();
+        let (packet, from) = recv_json(&server);
+        assert_eq!(packet, json!({"data": 42}));
+        server.send_to_addr(b"\"reply\"", &from).unwrap();
+        assert_eq!(client.recv_packet().unwrap(), json!("reply"));
+        assert!(client.socket_options().send_buffer_size().unwrap() > 0);
+        assert_eq!(client.max_recv_size(), 64 * 1024);
+
+        // An explicit local path.
+        let local = dir.path().join("client.sock");
+        let client = UnixDatagramClientOptions::new()
+            .local_path(&local)
+            .connect(&path, protocol())
+            .unwrap();
+        assert_eq!(
+            client.local_addr().unwrap().as_pathname(),
+            Some(local.as_path())
+        );
+        client.send_packet(&json!(1)).unwrap();
+        let (_, from) = recv_json(&server);
+        assert_eq!(from.as_pathname(), Some(local.as_path()));
+        // Nobody there.
+        let error =
+            UnixDatagramClient::connect(dir.path().join("missing"), protocol()).unwrap_err();
+        assert!(matches!(error, ClientConnectError::Connect(_)), "{error:?}");
+    }
+
+    #[test]
+    fn abstract_names() {
+        let name = format!("packetwire-test-dgram-client-{}", std::process::id());
+        use std::os::linux::net::SocketAddrExt;
+        let server =
+            StdUnix::bind_addr(&StdUnixAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+        server
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let by_path = UnixDatagramClient::connect(format!("@{name}"), protocol()).unwrap();
+        let by_addr = UnixDatagramClient::connect_addr(
+            &UnixSocketAddress::from_abstract_name(name.as_bytes()).unwrap(),
+            protocol(),
+        )
+        .unwrap();
+        by_path.send_packet(&json!("path")).unwrap();
+        by_addr.send_packet(&json!("addr")).unwrap();
+        assert_eq!(recv_json(&server).0, json!("path"));
+        let (packet, from) = recv_json(&server);
+        assert_eq!(packet, json!("addr"));
+        server.send_to_addr(b"2", &from).unwrap();
+        assert_eq!(by_addr.recv_packet().unwrap(), json!(2));
+    }
+
+    #[test]
+    fn adopting_checks_the_socket() {
+        let unconnected = StdUnix::unbound().unwrap();
+        let error = UnixDatagramClient::from_std(unconnected, protocol()).unwrap_err();
+        assert!(
+            matches!(error, ClientConnectError::Adopt(AdoptError::NotConnected)),
+            "{error:?}"
+        );
+        let (stream, _other) = std::os::unix::net::UnixStream::pair().unwrap();
+        let wrong = StdUnix::from(std::os::fd::OwnedFd::from(stream));
+        let error = UnixDatagramClient::from_std(wrong, protocol()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientConnectError::Adopt(AdoptError::WrongType { .. })
+            ),
+            "{error:?}"
+        );
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let wrong = StdUnix::from(std::os::fd::OwnedFd::from(udp));
+        let error = UnixDatagramClient::from_std(wrong, protocol()).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ClientConnectError::Adopt(AdoptError::WrongFamily { .. })
+            ),
+            "{error:?}"
+        );
+
+        // A connected pair: adopted and auto-bound.
+        let (mine, theirs) = StdUnix::pair().unwrap();
+        let client = UnixDatagramClient::from_std(mine, protocol()).unwrap();
+        assert!(!client.local_addr().unwrap().is_unnamed());
+        assert_eq!(client.peer_credentials().unwrap(), Credentials::current());
+        theirs.send(b"[true]").unwrap();
+        assert_eq!(client.recv_packet().unwrap(), json!([true]));
+
+        let (socket, _peer) = packetwire::blocking::UnixDatagramOptions::new()
+            .max_datagram_size(100)
+            .pair()
+            .unwrap();
+        let client = UnixDatagramClient::from_socket(socket, protocol()).unwrap();
+        assert_eq!(client.max_recv_size(), 100);
+    }
+
+    #[test]
+    fn timeout_zero_and_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, server) = pair(&dir);
+        assert!(matches!(
+            client.recv_packet_within(Duration::ZERO),
+            Err(RecvPacketError::TimedOut)
+        ));
+        server.send(b"1").unwrap();
+        server.send(b"oops").unwrap();
+        server.send(b"2").unwrap();
+        let got: Vec<Value> = client.iter_received_packets(Some(Duration::ZERO)).collect();
+        assert_eq!(got, [json!(1), json!(2)]);
+
+        let start = Instant::now();
+        let got: Vec<Value> = client
+            .iter_received_packets(Some(Duration::from_millis(150)))
+            .collect();
+        assert!(got.is_empty());
+        assert!(start.elapsed() >= Duration::from_millis(150));
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn close_wakes_a_blocked_receiver() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, server) = pair(&dir);
+        let client = Arc::new(client);
+        let receiver = {
+            let client = Arc::clone(&client);
+            std::thread::spawn(move || {
+                let mut ancillary = SocketAncillary::new();
+                client.recv_packet_with_ancillary(&mut ancillary)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        client.close();
+        let result = receiver.join().unwrap();
+        assert!(matches!(result, Err(RecvPacketError::Closed)), "{result:?}");
+        assert!(matches!(
+            client.send_packet(&json!(0)),
+            Err(SendPacketError::Closed)
+        ));
+        // The socket was shut down: the server's sends to it fail now.
+        assert!(server.send(b"1").is_err());
+        assert!(client.as_fd().try_clone_to_owned().is_ok());
+    }
+
+    #[test]
+    fn invalid_datagram_then_recovery() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, server) = pair(&dir);
+        server.send(b"]").unwrap();
+        server.send(b"{\"ok\": true}").unwrap();
+        assert!(matches!(
+            client.recv_packet(),
+            Err(RecvPacketError::Parse(_))
+        ));
+        assert_eq!(client.recv_packet().unwrap(), json!({"ok": true}));
+    }
+
+    #[test]
+    fn foreign_datagrams_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, server) = pair(&dir);
+        let local = client.local_addr().unwrap();
+        use std::os::linux::net::SocketAddrExt;
+        let target = StdUnixAddr::from_abstract_name(local.as_abstract_name().unwrap()).unwrap();
+        // The kernel refuses a datagram from a socket other than the peer.
+        let stranger = StdUnix::unbound().unwrap();
+        assert!(stranger.send_to_addr(b"\"intruder\"", &target).is_err());
+        server.send(b"\"expected\"").unwrap();
+        assert_eq!(client.recv_packet().unwrap(), json!("expected"));
+        assert!(matches!(
+            client.recv_packet_within(Duration::from_millis(50)),
+            Err(RecvPacketError::TimedOut)
+        ));
+    }
+
+    #[test]
+    fn gone_peer_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, path) = server_in(&dir, "server.sock");
+        let client = UnixDatagramClient::connect(&path, protocol()).unwrap();
+        drop(server);
+        let error = client.send_packet(&json!("hello?")).unwrap_err();
+        assert!(matches!(error, SendPacketError::Refused), "{error:?}");
+    }
+
+    #[test]
+    fn oversized_datagram_is_an_error_not_a_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let (server, path) = server_in(&dir, "server.sock");
+        let client = UnixDatagramClientOptions::new()
+            .max_recv_size(8)
+            .connect(&path, protocol())
+            .unwrap();
+        client.send_packet(&json!(0)).unwrap();
+        let (_, from) = recv_json(&server);
+        server.send_to_addr(b"[1,2,3,4,5,6,7,8]", &from).unwrap();
+        server.send_to_addr(b"[9]", &from).unwrap();
+        assert!(matches!(
+            client.recv_packet(),
+            Err(RecvPacketError::DatagramTooLarge { max_size: 8 })
+        ));
+        assert_eq!(client.recv_packet().unwrap(), json!([9]));
+    }
+
+    #[test]
+    fn fd_passing_through_a_packet() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, server) = pair(&dir);
+        let server = UnixDatagramClient::from_std(server, protocol()).unwrap();
+
+        let (reader, writer) = packetwire::os::pipe().unwrap();
+        let mut out = SocketAncillary::new();
+        out.add_fd(&writer);
+        client
+            .send_packet_with_ancillary(&json!({"fd": "writer"}), &out)
+            .unwrap();
+        drop(out);
+        drop(writer);
+
+        let mut ancillary = SocketAncillary::new();
+        let packet = server
+            .recv_packet_with_ancillary_within(&mut ancillary, Duration::from_secs(10))
+            .unwrap();
+        assert_eq!(packet, json!({"fd": "writer"}));
+        let mut fds = ancillary.take_fds();
+        assert_eq!(fds.len(), 1);
+        check_pipe(reader, fds.remove(0));
+    }
+
+    #[test]
+    fn credentials_through_a_packet() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, server) = pair(&dir);
+        client.set_passcred(true).unwrap();
+        assert!(client.passcred().unwrap());
+        server.send(b"\"with creds\"").unwrap();
+        let mut ancillary = SocketAncillary::new();
+        assert_eq!(
+            client.recv_packet_with_ancillary(&mut ancillary).unwrap(),
+            json!("with creds")
+        );
+        assert_eq!(
+            ancillary.credentials().collect::<Vec<_>>(),
+            [Credentials::current()]
+        );
+
+        // Credentials sent explicitly with a packet.
+        let server = UnixDatagramClient::from_std(server, protocol()).unwrap();
+        server.set_passcred(true).unwrap();
+        let mut out = SocketAncillary::new();
+        out.add_creds(Credentials::current());
+        client
+            .send_packet_with_ancillary(&json!("explicit"), &out)
+            .unwrap();
+        let mut ancillary = SocketAncillary::new();
+        assert_eq!(
+            server.recv_packet_with_ancillary(&mut ancillary).unwrap(),
+            json!("explicit")
+        );
+        assert_eq!(ancillary.credentials().next(), Some(Credentials::current()));
+    }
+
+    #[test]
+    fn concurrent_senders_send_whole_packets() {
+        let dir = tempfile::tempdir().unwrap();
+        let (client, server) = pair(&dir);
+        let client = Arc::new(client);
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let client = Arc::clone(&client);
+                std::thread::spawn(move || {
+                    for i in 0..100 {
+                        client
+                            .send_packet_within(
+                                &json!({"thread": t, "seq": i, "filler": "z".repeat(500)}),
+                                Duration::from_secs(10),
+                            )
+                            .unwrap();
+                    }
+                })
+            })
+            .collect();
+        let mut seen = vec![Vec::new(); 4];
+        for _ in 0..400 {
+            let (packet, _) = recv_json(&server);
+            assert_eq!(packet["filler"].as_str().unwrap().len(), 500);
+            seen[packet["thread"].as_u64().unwrap() as usize].push(packet["seq"].as_u64().unwrap());
+        }
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        for per_thread in seen {
+            assert_eq!(per_thread, (0..100).collect::<Vec<_>>());
+        }
+    }
+}
