@@ -383,8 +383,10 @@ mod blocking {
             .map(|t| {
                 let client = Arc::clone(&client);
                 std::thread::spawn(move || {
-                    for i in 0..50 {
-                        let filler = "y".repeat(200 + i);
+                    // Few enough to fit in the server's receive buffer however slow it is:
+                    // UDP has no flow control.
+                    for i in 0..25 {
+                        let filler = "y".repeat(100 + i);
                         client
                             .send_packet(&json!({"thread": t, "seq": i, "filler": filler}))
                             .unwrap();
@@ -393,11 +395,11 @@ mod blocking {
             })
             .collect();
         let mut seen = vec![Vec::new(); 4];
-        for _ in 0..200 {
+        for _ in 0..100 {
             let (packet, _) = recv_json(&server);
             let t = packet["thread"].as_u64().unwrap() as usize;
             let i = packet["seq"].as_u64().unwrap() as usize;
-            assert_eq!(packet["filler"].as_str().unwrap().len(), 200 + i);
+            assert_eq!(packet["filler"].as_str().unwrap().len(), 100 + i);
             seen[t].push(i);
         }
         for thread in threads {
@@ -405,7 +407,7 @@ mod blocking {
         }
         for per_thread in seen {
             // Each thread's packets in its own order (loopback keeps the order).
-            assert_eq!(per_thread, (0..50).collect::<Vec<_>>());
+            assert_eq!(per_thread, (0..25).collect::<Vec<_>>());
         }
     }
 
@@ -421,5 +423,343 @@ mod blocking {
         assert_eq!(items.next().unwrap().unwrap(), json!(2));
         client.close();
         assert!(items.next().is_none());
+    }
+}
+
+#[cfg(any(feature = "tokio", feature = "smol"))]
+mod async_shell {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use futures_sink::Sink;
+    use smol::stream::StreamExt;
+
+    use super::common::{runtime_tests, sleep, zip};
+    use super::*;
+    use packetwire::client::{
+        ClientConnectError, RecvPacketError, SendPacketError, UdpClient, UdpClientOptions,
+    };
+    use packetwire::net::{AdoptError, IpFamily, UdpSocket};
+
+    /// Sends one item through a sink (what `SinkExt::send` does).
+    async fn sink_send<K: Sink<I> + Unpin, I>(sink: &mut K, item: I) -> Result<(), K::Error> {
+        poll_fn(|cx| Pin::new(&mut *sink).poll_ready(cx)).await?;
+        Pin::new(&mut *sink).start_send(item)?;
+        poll_fn(|cx| Pin::new(&mut *sink).poll_flush(cx)).await
+    }
+
+    /// A client connected to a fresh async server.
+    async fn pair() -> Result<(UdpClient<Json>, UdpSocket), Box<dyn std::error::Error + Send + Sync>>
+    {
+        let server = UdpSocket::bind("127.0.0.1", 0).await?;
+        let port = server.local_addr()?.port();
+        let client = UdpClient::connect("127.0.0.1", port, protocol()).await?;
+        Ok((client, server))
+    }
+
+    async fn recv_value(server: &UdpSocket) -> (Value, std::net::SocketAddr) {
+        let (datagram, from) = server.receive_from().await.unwrap();
+        (serde_json::from_slice(&datagram).unwrap(), from)
+    }
+
+    runtime_tests! {
+        async fn send_receive_stream_and_sink(rt) {
+            fn send_sync<T: Send + Sync>() {}
+            send_sync::<UdpClient<Json>>();
+            let (client, server) = pair().await?;
+            let client_addr = client.local_addr()?;
+            assert_eq!(client.peer_addr()?, server.local_addr()?);
+            assert!(client.is_connected());
+            assert_eq!(client.max_recv_size(), 64 * 1024);
+            assert!(client.socket_options().recv_buffer_size()? > 0);
+            let _ = client.runtime()?;
+
+            client.send_packet(&json!({"data": 42})).await?;
+            assert_eq!(recv_value(&server).await, (json!({"data": 42}), client_addr));
+            server.send_to(b"[1]", client_addr).await?;
+            assert_eq!(client.recv_packet().await?, json!([1]));
+
+            // A Sink of owned packets, a Stream of results.
+            let mut sink = client.sink::<Value>();
+            sink_send(&mut sink, json!("one")).await?;
+            sink_send(&mut sink, json!("two")).await?;
+            assert_eq!(recv_value(&server).await.0, json!("one"));
+            assert_eq!(recv_value(&server).await.0, json!("two"));
+            for datagram in ["1", "bad", "2"] {
+                server.send_to(datagram.as_bytes(), client_addr).await?;
+            }
+            let mut packets = client.packets();
+            assert_eq!(packets.next().await.unwrap()?, json!(1));
+            assert!(matches!(packets.next().await, Some(Err(RecvPacketError::Parse(_)))));
+            assert_eq!(packets.next().await.unwrap()?, json!(2));
+            drop(packets);
+            client.close().await;
+            assert!(client.packets().next().await.is_none());
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn lazy_connection(rt) {
+            let server = UdpSocket::bind("127.0.0.1", 0).await?;
+            let port = server.local_addr()?.port();
+            let client = Arc::new(
+                UdpClientOptions::new()
+                    .family(IpFamily::V4)
+                    .runtime(Arc::clone(&rt))
+                    .connect_lazy("localhost", port, protocol()),
+            );
+            assert!(!client.is_connected());
+            assert_eq!(client.local_addr().unwrap_err().kind(), std::io::ErrorKind::NotConnected);
+            // Several tasks at once: one socket.
+            let (a, b) = zip(client.wait_connected(), client.wait_connected()).await;
+            a?;
+            b?;
+            let local = client.local_addr()?;
+            client.wait_connected().await?;
+            assert_eq!(client.local_addr()?, local);
+            assert_eq!(client.peer_addr()?.port(), port);
+
+            // The first send connects implicitly.
+            let lazy = UdpClientOptions::new().connect_lazy("127.0.0.1", port, protocol());
+            lazy.send_packet(&json!("implicit")).await?;
+            assert!(lazy.is_connected());
+            assert_eq!(recv_value(&server).await.0, json!("implicit"));
+
+            // A failure is reported, by wait_connected or by the operation.
+            let bad = UdpClientOptions::new()
+                .family(IpFamily::V6)
+                .connect_lazy("127.0.0.1", port, protocol());
+            assert!(matches!(bad.wait_connected().await, Err(ClientConnectError::Connect(_))));
+            assert!(matches!(bad.send_packet(&json!(1)).await, Err(SendPacketError::Io(_))));
+            // Closed before connecting.
+            let closed = UdpClientOptions::new().connect_lazy("127.0.0.1", port, protocol());
+            closed.close().await;
+            assert!(matches!(closed.wait_connected().await, Err(ClientConnectError::Closed)));
+            assert!(matches!(closed.recv_packet().await, Err(RecvPacketError::Closed)));
+            Ok(())
+        }
+
+        async fn adopting_checks_the_socket(rt) {
+            let unconnected = StdUdp::bind("127.0.0.1:0")?;
+            let error = UdpClient::from_std(unconnected, protocol()).unwrap_err();
+            assert!(matches!(error, ClientConnectError::Adopt(AdoptError::NotConnected)), "{error:?}");
+            let tcp = std::net::TcpListener::bind("127.0.0.1:0")?;
+            let wrong = StdUdp::from(std::os::fd::OwnedFd::from(tcp));
+            let error = UdpClient::from_std(wrong, protocol()).unwrap_err();
+            assert!(matches!(error, ClientConnectError::Adopt(AdoptError::WrongType { .. })), "{error:?}");
+
+            let server = UdpSocket::bind("127.0.0.1", 0).await?;
+            let socket = StdUdp::bind("127.0.0.1:0")?;
+            socket.connect(server.local_addr()?)?;
+            let client = UdpClient::from_std(socket, protocol())?;
+            client.send_packet(&json!("adopted")).await?;
+            assert_eq!(recv_value(&server).await.0, json!("adopted"));
+
+            let unconnected = UdpSocket::bind("127.0.0.1", 0).await?;
+            assert!(matches!(
+                UdpClient::from_socket(unconnected, protocol()),
+                Err(ClientConnectError::Adopt(AdoptError::NotConnected))
+            ));
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn timeout_zero_and_budget(rt) {
+            let (client, server) = pair().await?;
+            let addr = client.local_addr()?;
+            assert!(matches!(
+                client.recv_packet_within(Duration::ZERO).await,
+                Err(RecvPacketError::TimedOut)
+            ));
+            server.send_to(b"1", addr).await?;
+            // Loopback delivery is immediate; the reactor need not have seen it.
+            std::thread::sleep(Duration::from_millis(20));
+            assert_eq!(client.recv_packet_within(Duration::ZERO).await?, json!(1));
+
+            for datagram in ["2", "{", "3"] {
+                server.send_to(datagram.as_bytes(), addr).await?;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            let got: Vec<Value> = client.iter_received_packets(Some(Duration::ZERO)).collect().await;
+            assert_eq!(got, [json!(2), json!(3)]);
+
+            let start = Instant::now();
+            let (got, ()) = zip(
+                client.iter_received_packets(Some(Duration::from_millis(300))).collect::<Vec<Value>>(),
+                async {
+                    sleep(&rt, 50).await;
+                    server.send_to(b"4", addr).await.unwrap();
+                },
+            )
+            .await;
+            let spent = start.elapsed();
+            assert_eq!(got, [json!(4)]);
+            assert!(spent >= Duration::from_millis(290), "{spent:?}");
+            assert!(spent < Duration::from_secs(5), "{spent:?}");
+
+            let start = Instant::now();
+            assert!(matches!(
+                client.recv_packet_within(Duration::from_millis(100)).await,
+                Err(RecvPacketError::TimedOut)
+            ));
+            assert!(start.elapsed() >= Duration::from_millis(90));
+            Ok(())
+        }
+
+        async fn close_wakes_a_waiting_receiver(rt) {
+            let (client, _server) = pair().await?;
+            let client = Arc::new(client);
+            let (sender, receiver) = smol::channel::bounded(1);
+            let task = {
+                let client = Arc::clone(&client);
+                rt.spawn(Box::pin(async move {
+                    let _ = sender.send(client.recv_packet().await).await;
+                }))
+            };
+            sleep(&rt, 100).await;
+            // And one in this task, waiting for the receive lock.
+            let (result, ()) = zip(client.recv_packet(), async {
+                sleep(&rt, 50).await;
+                client.close().await;
+            })
+            .await;
+            assert!(matches!(result, Err(RecvPacketError::Closed)), "{result:?}");
+            let result = receiver.recv().await?;
+            assert!(matches!(result, Err(RecvPacketError::Closed)), "{result:?}");
+            let mut task = task;
+            task.join().await;
+            assert!(client.is_closed());
+            assert!(matches!(client.send_packet(&json!(1)).await, Err(SendPacketError::Closed)));
+            client.close().await; // idempotent
+            Ok(())
+        }
+
+        async fn invalid_datagram_then_recovery(rt) {
+            let (client, server) = pair().await?;
+            let addr = client.local_addr()?;
+            server.send_to(b"{nope", addr).await?;
+            server.send_to(b"true", addr).await?;
+            let error = client.recv_packet().await.unwrap_err();
+            assert!(matches!(error, RecvPacketError::Parse(_)), "{error:?}");
+            assert_eq!(client.recv_packet().await?, json!(true));
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn foreign_datagrams_are_ignored(rt) {
+            let (client, server) = pair().await?;
+            let addr = client.local_addr()?;
+            let stranger = UdpSocket::bind("127.0.0.1", 0).await?;
+            stranger.send_to(b"\"intruder\"", addr).await?;
+            server.send_to(b"\"expected\"", addr).await?;
+            assert_eq!(client.recv_packet().await?, json!("expected"));
+            assert!(matches!(
+                client.recv_packet_within(Duration::from_millis(100)).await,
+                Err(RecvPacketError::TimedOut)
+            ));
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn refused_port(rt) {
+            let client = UdpClient::connect("127.0.0.1", closed_port(), protocol()).await?;
+            client.send_packet(&json!("anyone?")).await?;
+            let error = client.recv_packet_within(Duration::from_secs(5)).await.unwrap_err();
+            assert!(matches!(error, RecvPacketError::Refused), "{error:?}");
+            client.send_packet(&json!("again")).await?;
+            let mut refused = false;
+            for _ in 0..500 {
+                match client.send_packet(&json!("still?")).await {
+                    Err(SendPacketError::Refused) => {
+                        refused = true;
+                        break;
+                    }
+                    Ok(()) => sleep(&rt, 10).await,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            assert!(refused);
+            Ok(())
+        }
+
+        async fn oversized_datagram(rt) {
+            let server = UdpSocket::bind("127.0.0.1", 0).await?;
+            let client = UdpClientOptions::new()
+                .max_recv_size(16)
+                .connect("127.0.0.1", server.local_addr()?.port(), protocol())
+                .await?;
+            let addr = client.local_addr()?;
+            server.send_to(&[b' '; 100], addr).await?;
+            server.send_to(b"[2]", addr).await?;
+            assert!(matches!(
+                client.recv_packet().await,
+                Err(RecvPacketError::DatagramTooLarge { max_size: 16 })
+            ));
+            assert_eq!(client.recv_packet().await?, json!([2]));
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn concurrent_senders(rt) {
+            let (client, server) = pair().await?;
+            let client = Arc::new(client);
+            let mut tasks = Vec::new();
+            for t in 0..4u64 {
+                let client = Arc::clone(&client);
+                tasks.push(rt.spawn(Box::pin(async move {
+                    // Few enough to fit in the server's receive buffer (no flow control).
+                    for i in 0..25u64 {
+                        let filler = "w".repeat(100);
+                        client
+                            .send_packet(&json!({"thread": t, "seq": i, "filler": filler}))
+                            .await
+                            .unwrap();
+                    }
+                })));
+            }
+            let mut seen = vec![Vec::new(); 4];
+            for _ in 0..100 {
+                let (packet, _) = recv_value(&server).await;
+                assert_eq!(packet["filler"].as_str().unwrap().len(), 100);
+                seen[packet["thread"].as_u64().unwrap() as usize].push(packet["seq"].as_u64().unwrap());
+            }
+            for mut task in tasks {
+                task.join().await;
+            }
+            for per_task in seen {
+                assert_eq!(per_task, (0..25).collect::<Vec<_>>());
+            }
+            Ok(())
+        }
+
+        async fn cancelled_receives_lose_nothing(rt) {
+            let (client, server) = pair().await?;
+            let addr = client.local_addr()?;
+            let (received, ()) = zip(
+                async {
+                    let mut received = Vec::new();
+                    while received.len() < 5 {
+                        // Many receives cancelled by their timeout while datagrams arrive.
+                        match client.recv_packet_within(Duration::from_millis(3)).await {
+                            Ok(packet) => received.push(packet),
+                            Err(RecvPacketError::TimedOut) => {}
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    received
+                },
+                async {
+                    for n in 0..5 {
+                        sleep(&rt, 7).await;
+                        server.send_to(n.to_string().as_bytes(), addr).await.unwrap();
+                    }
+                },
+            )
+            .await;
+            assert_eq!(received, (0..5).map(|n| json!(n)).collect::<Vec<_>>());
+            Ok(())
+        }
     }
 }

@@ -10,7 +10,7 @@ use packetwire_proto::{
 };
 
 use super::datagram_client::{ClientCore, DatagramPackets, ReceivedPackets};
-use crate::client::datagram::{Received, Sent};
+use crate::client::datagram::{ensure_named, Received, Sent};
 use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, DEFAULT_MAX_DATAGRAM_SIZE};
 use crate::net::AdoptError;
@@ -337,15 +337,6 @@ where
     fn into_iter(self) -> Self::IntoIter {
         self.iter()
     }
-}
-
-/// Auto-binds an unnamed socket, so that its peer can answer (EasyNetwork requires a named
-/// client socket; Linux can name it).
-pub(crate) fn ensure_named(fd: BorrowedFd<'_>) -> Result<(), ClientConnectError> {
-    if os::unix_local_address(fd)?.is_unnamed() {
-        os::autobind(fd)?;
-    }
-    Ok(())
 }
 
 /// How to open a blocking [`UnixDatagramClient`]: its local name and receive size.

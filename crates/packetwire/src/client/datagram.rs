@@ -6,11 +6,13 @@
 use std::future::{poll_fn, Future};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::Poll;
-use std::time::Duration;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
 
 use bytes::{Bytes, BytesMut};
 use packetwire_proto::{DatagramProtocol, DatagramSerializer, RecvConverter, SendConverter};
@@ -369,6 +371,208 @@ impl<K: Connector> AsyncCore<K> {
         };
         self.recv_within(timeout, receive).await
     }
+}
+
+/// The stream behind `packets()`: one receive after another, as [`Stream`] items, until the
+/// client is closed (see [`stream_after_error`]).
+pub(crate) struct PacketStream<F, Fut> {
+    make: F,
+    pending: Option<Pin<Box<Fut>>>,
+    done: bool,
+}
+
+impl<F, Fut, T> PacketStream<F, Fut>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RecvPacketError>>,
+{
+    pub(crate) fn new(make: F) -> Self {
+        Self {
+            make,
+            pending: None,
+            done: false,
+        }
+    }
+}
+
+// Only a boxed future is held: nothing is pinned in place.
+impl<F, Fut> Unpin for PacketStream<F, Fut> {}
+
+impl<F, Fut, T> Stream for PacketStream<F, Fut>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, RecvPacketError>>,
+{
+    type Item = Result<T, RecvPacketError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        let pending = this.pending.get_or_insert_with(|| Box::pin((this.make)()));
+        let result = ready!(pending.as_mut().poll(cx));
+        this.pending = None;
+        match result {
+            Ok(packet) => Poll::Ready(Some(Ok(packet))),
+            Err(e) => match stream_after_error(&e) {
+                None => {
+                    this.done = true;
+                    Poll::Ready(None)
+                }
+                Some(go_on) => {
+                    this.done = !go_on;
+                    Poll::Ready(Some(Err(e)))
+                }
+            },
+        }
+    }
+}
+
+/// The stream behind `iter_received_packets`: receives with what is left of the budget,
+/// skipping bad datagrams, until an error or the end of the budget (measured on the runtime's
+/// clock, only while a receive is pending).
+pub(crate) struct BudgetStream<F, Fut> {
+    make: F,
+    pending: Option<(Pin<Box<Fut>>, Instant)>,
+    runtime: Option<Arc<dyn Runtime>>,
+    budget: Budget,
+}
+
+impl<F, Fut, T> BudgetStream<F, Fut>
+where
+    F: FnMut(Option<Duration>) -> Fut,
+    Fut: Future<Output = Result<T, RecvPacketError>>,
+{
+    /// `runtime` is `None` if the client has none: the stream is empty then.
+    pub(crate) fn new(
+        make: F,
+        runtime: Option<Arc<dyn Runtime>>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        Self {
+            make,
+            pending: None,
+            runtime,
+            budget: Budget::new(timeout),
+        }
+    }
+}
+
+impl<F, Fut> Unpin for BudgetStream<F, Fut> {}
+
+impl<F, Fut, T> Stream for BudgetStream<F, Fut>
+where
+    F: FnMut(Option<Duration>) -> Fut,
+    Fut: Future<Output = Result<T, RecvPacketError>>,
+{
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        loop {
+            let Some(runtime) = &this.runtime else {
+                return Poll::Ready(None);
+            };
+            if this.pending.is_none() {
+                let future = Box::pin((this.make)(this.budget.left()));
+                this.pending = Some((future, runtime.now()));
+            }
+            let (future, started) = this.pending.as_mut().expect("set above");
+            let result = ready!(future.as_mut().poll(cx));
+            let spent = runtime.now().saturating_duration_since(*started);
+            this.pending = None;
+            this.budget.spend(spent);
+            match result {
+                Ok(packet) => return Poll::Ready(Some(packet)),
+                Err(e) if iteration_skips(&e) => {}
+                Err(_) => {
+                    this.runtime = None;
+                    return Poll::Ready(None);
+                }
+            }
+        }
+    }
+}
+
+/// A boxed send of one packet.
+type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendPacketError>> + Send + 'a>>;
+
+/// The packets to send, as a [`futures_sink::Sink`]: made by `sink()` on
+/// [`client::UdpClient`](crate::client::UdpClient) and
+/// [`client::UnixDatagramClient`](crate::client::UnixDatagramClient).
+///
+/// Items are owned packets (`I: Borrow<Sent>`, e.g. `serde_json::Value` or `String` for a
+/// `str` packet). Each item is sent whole before the next one is accepted: `poll_ready` and
+/// `poll_flush` drive the send in flight, `poll_close` flushes (it does not close the
+/// client). An error is the one `send_packet` would return.
+pub struct PacketSink<'a, I> {
+    send: Box<dyn Fn(I) -> SendFuture<'a> + Send + Sync + 'a>,
+    pending: Option<SendFuture<'a>>,
+}
+
+impl<I> std::fmt::Debug for PacketSink<'_, I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketSink")
+            .field("sending", &self.pending.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, I> PacketSink<'a, I> {
+    pub(crate) fn new(send: impl Fn(I) -> SendFuture<'a> + Send + Sync + 'a) -> Self {
+        Self {
+            send: Box::new(send),
+            pending: None,
+        }
+    }
+
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), SendPacketError>> {
+        if let Some(pending) = &mut self.pending {
+            let result = ready!(pending.as_mut().poll(cx));
+            self.pending = None;
+            result?;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<I> Unpin for PacketSink<'_, I> {}
+
+impl<I> futures_sink::Sink<I> for PacketSink<'_, I> {
+    type Error = SendPacketError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().poll_pending(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: I) -> Result<(), Self::Error> {
+        let this = self.get_mut();
+        if this.pending.is_some() {
+            return Err(SendPacketError::Io(io::Error::other(
+                "start_send without poll_ready first",
+            )));
+        }
+        this.pending = Some((this.send)(item));
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().poll_pending(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.get_mut().poll_pending(cx)
+    }
+}
+
+/// Auto-binds an unnamed Unix datagram socket, so that its peer can answer (EasyNetwork
+/// requires a named client socket; Linux can name it).
+pub(crate) fn ensure_named(fd: BorrowedFd<'_>) -> Result<(), ClientConnectError> {
+    if crate::os::unix_local_address(fd)?.is_unnamed() {
+        crate::os::autobind(fd)?;
+    }
+    Ok(())
 }
 
 /// A failed lazy connection, seen from `send_packet`.

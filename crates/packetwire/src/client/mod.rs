@@ -11,3 +11,15 @@ pub(crate) mod datagram;
 mod error;
 
 pub use error::{ClientConnectError, RecvPacketError, SendPacketError};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod udp;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod unix_datagram;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use datagram::PacketSink;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use udp::{UdpClient, UdpClientOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_datagram::{UnixDatagramClient, UnixDatagramClientOptions};
