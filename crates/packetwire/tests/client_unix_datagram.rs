@@ -380,3 +380,291 @@ mod blocking {
         }
     }
 }
+
+#[cfg(any(feature = "tokio", feature = "smol"))]
+mod async_shell {
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use smol::stream::StreamExt;
+
+    use super::common::{runtime_tests, sleep, zip};
+    use super::*;
+    use packetwire::client::{
+        ClientConnectError, RecvPacketError, SendPacketError, UnixDatagramClient,
+        UnixDatagramClientOptions,
+    };
+    use packetwire::net::{AdoptError, UnixDatagram};
+    use packetwire::unix::{Credentials, SocketAncillary, UnixSocketAddress};
+
+    type TestError = Box<dyn std::error::Error + Send + Sync>;
+
+    /// A client connected to a server bound in `dir`; the server connected back to it.
+    async fn pair(
+        dir: &tempfile::TempDir,
+    ) -> Result<(UnixDatagramClient<Json>, UnixDatagram), TestError> {
+        let (server, path) = server_in(dir, "server.sock");
+        let client = UnixDatagramClient::connect(&path, protocol()).await?;
+        let local = client.local_addr()?;
+        use std::os::linux::net::SocketAddrExt;
+        server.connect_addr(&StdUnixAddr::from_abstract_name(
+            local.as_abstract_name().unwrap(),
+        )?)?;
+        Ok((client, UnixDatagram::from_std(server)?))
+    }
+
+    runtime_tests! {
+        async fn connect_send_receive_and_names(rt) {
+            fn send_sync<T: Send + Sync>() {}
+            send_sync::<UnixDatagramClient<Json>>();
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("server.sock");
+            let server = UnixDatagram::bind(&path).await?;
+            let client = UnixDatagramClient::connect(&path, protocol()).await?;
+            assert_eq!(client.peer_addr()?, UnixSocketAddress::from_pathname(&path)?);
+            assert!(client.local_addr()?.as_abstract_name().is_some());
+            client.send_packet(&json!({"data": 42})).await?;
+            let (datagram, from) = server.receive_from().await?;
+            assert_eq!(datagram, r#"{"data":42}"#);
+            server.send_to(b"\"reply\"", &from).await?;
+            assert_eq!(client.recv_packet().await?, json!("reply"));
+            assert!(client.socket_options().send_buffer_size()? > 0);
+
+            // Explicit local path, abstract server name, connect_addr.
+            let name = format!("packetwire-test-async-dgram-client-{}", std::process::id());
+            let abstract_server = UnixDatagram::bind(format!("@{name}")).await?;
+            let local = dir.path().join("client.sock");
+            let client = UnixDatagramClientOptions::new()
+                .local_path(&local)
+                .runtime(Arc::clone(&rt))
+                .connect_addr(&UnixSocketAddress::from_abstract_name(name.as_bytes())?, protocol())
+                .await?;
+            assert_eq!(client.local_addr()?.as_pathname(), Some(local.as_path()));
+            client.send_packet(&json!("abstract")).await?;
+            let (datagram, from) = abstract_server.receive_from().await?;
+            assert_eq!(datagram, "\"abstract\"");
+            assert_eq!(from.as_pathname(), Some(local.as_path()));
+
+            let error = UnixDatagramClient::connect(dir.path().join("missing"), protocol())
+                .await
+                .unwrap_err();
+            assert!(matches!(error, ClientConnectError::Connect(_)), "{error:?}");
+            Ok(())
+        }
+
+        async fn lazy_connection(rt) {
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("server.sock");
+            let server = UnixDatagram::bind(&path).await?;
+            let client = UnixDatagramClientOptions::new().connect_lazy(&path, protocol());
+            assert!(!client.is_connected());
+            assert!(client.set_passcred(true).is_err());
+            let (a, b) = zip(client.wait_connected(), client.wait_connected()).await;
+            a?;
+            b?;
+            client.wait_connected().await?;
+            client.send_packet(&json!("lazy")).await?;
+            assert_eq!(server.receive_from().await?.0, "\"lazy\"");
+            // A bad path is reported when connecting.
+            let bad = UnixDatagramClientOptions::new().connect_lazy("a\0b", protocol());
+            assert!(bad.wait_connected().await.is_err());
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn adopting_checks_the_socket(rt) {
+            let error = UnixDatagramClient::from_std(StdUnix::unbound()?, protocol()).unwrap_err();
+            assert!(matches!(error, ClientConnectError::Adopt(AdoptError::NotConnected)), "{error:?}");
+            let udp = std::net::UdpSocket::bind("127.0.0.1:0")?;
+            let error = UnixDatagramClient::from_std(StdUnix::from(std::os::fd::OwnedFd::from(udp)), protocol())
+                .unwrap_err();
+            assert!(matches!(error, ClientConnectError::Adopt(AdoptError::WrongFamily { .. })), "{error:?}");
+            let (mine, theirs) = StdUnix::pair()?;
+            let client = UnixDatagramClient::from_std(mine, protocol())?;
+            assert!(!client.local_addr()?.is_unnamed());
+            assert_eq!(client.peer_credentials()?, Credentials::current());
+            theirs.send(b"[1]")?;
+            assert_eq!(client.recv_packet().await?, json!([1]));
+            let (socket, _peer) = packetwire::net::UnixDatagramOptions::new()
+                .max_datagram_size(100)
+                .pair()?;
+            let client = UnixDatagramClient::from_socket(socket, protocol())?;
+            assert_eq!(client.max_recv_size(), 100);
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn timeout_zero_and_budget(rt) {
+            let dir = tempfile::tempdir()?;
+            let (client, server) = pair(&dir).await?;
+            assert!(matches!(
+                client.recv_packet_within(Duration::ZERO).await,
+                Err(RecvPacketError::TimedOut)
+            ));
+            for datagram in ["1", "oops", "2"] {
+                server.send(datagram.as_bytes()).await?;
+            }
+            let got: Vec<Value> = client.iter_received_packets(Some(Duration::ZERO)).collect().await;
+            assert_eq!(got, [json!(1), json!(2)]);
+            let start = Instant::now();
+            let got: Vec<Value> = client
+                .iter_received_packets(Some(Duration::from_millis(150)))
+                .collect()
+                .await;
+            assert!(got.is_empty());
+            assert!(start.elapsed() >= Duration::from_millis(140));
+            // A zero timeout with ancillary data, too.
+            server.send(b"3").await?;
+            let mut ancillary = SocketAncillary::new();
+            assert_eq!(
+                client.recv_packet_with_ancillary_within(&mut ancillary, Duration::ZERO).await?,
+                json!(3)
+            );
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn close_wakes_a_waiting_receiver(rt) {
+            let dir = tempfile::tempdir()?;
+            let (client, server) = pair(&dir).await?;
+            let client = Arc::new(client);
+            let (sender, receiver) = smol::channel::bounded(1);
+            let mut task = {
+                let client = Arc::clone(&client);
+                rt.spawn(Box::pin(async move {
+                    let mut ancillary = SocketAncillary::new();
+                    let result = client.recv_packet_with_ancillary(&mut ancillary).await;
+                    let _ = sender.send(result).await;
+                }))
+            };
+            sleep(&rt, 100).await;
+            client.close().await;
+            let result = receiver.recv().await?;
+            assert!(matches!(result, Err(RecvPacketError::Closed)), "{result:?}");
+            task.join().await;
+            assert!(matches!(client.send_packet(&json!(0)).await, Err(SendPacketError::Closed)));
+            // The socket is shut down: the server's sends fail.
+            assert!(server.send(b"1").await.is_err());
+            Ok(())
+        }
+
+        async fn invalid_datagram_then_recovery(rt) {
+            let dir = tempfile::tempdir()?;
+            let (client, server) = pair(&dir).await?;
+            server.send(b"]").await?;
+            server.send(b"null").await?;
+            assert!(matches!(client.recv_packet().await, Err(RecvPacketError::Parse(_))));
+            assert_eq!(client.recv_packet().await?, Value::Null);
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn foreign_datagrams_are_ignored(rt) {
+            let dir = tempfile::tempdir()?;
+            let (client, server) = pair(&dir).await?;
+            let stranger = UnixDatagram::unbound()?;
+            assert!(stranger.send_to(b"\"intruder\"", &client.local_addr()?).await.is_err());
+            server.send(b"\"expected\"").await?;
+            assert_eq!(client.recv_packet().await?, json!("expected"));
+            assert!(matches!(
+                client.recv_packet_within(Duration::from_millis(50)).await,
+                Err(RecvPacketError::TimedOut)
+            ));
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn gone_peer_is_refused(rt) {
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("server.sock");
+            let server = UnixDatagram::bind(&path).await?;
+            let client = UnixDatagramClient::connect(&path, protocol()).await?;
+            drop(server);
+            let error = client.send_packet(&json!("hello?")).await.unwrap_err();
+            assert!(matches!(error, SendPacketError::Refused), "{error:?}");
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn oversized_datagram(rt) {
+            let dir = tempfile::tempdir()?;
+            let path = dir.path().join("server.sock");
+            let server = UnixDatagram::bind(&path).await?;
+            let client = UnixDatagramClientOptions::new()
+                .max_recv_size(8)
+                .connect(&path, protocol())
+                .await?;
+            let to = client.local_addr()?;
+            server.send_to(b"[1,2,3,4,5,6,7,8]", &to).await?;
+            server.send_to(b"[9]", &to).await?;
+            assert!(matches!(
+                client.recv_packet().await,
+                Err(RecvPacketError::DatagramTooLarge { max_size: 8 })
+            ));
+            assert_eq!(client.recv_packet().await?, json!([9]));
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn fd_and_credentials_through_a_packet(rt) {
+            let (mine, theirs) = StdUnix::pair()?;
+            let client = UnixDatagramClient::from_std(mine, protocol())?;
+            let peer = UnixDatagramClient::from_std(theirs, protocol())?;
+            peer.set_passcred(true)?;
+            assert!(peer.passcred()?);
+
+            let (reader, writer) = packetwire::os::pipe()?;
+            let mut out = SocketAncillary::new();
+            out.add_fd(&writer);
+            out.add_creds(Credentials::current());
+            client.send_packet_with_ancillary(&json!({"fd": 1}), &out).await?;
+            drop(out);
+            drop(writer);
+
+            let mut ancillary = SocketAncillary::new();
+            let packet = peer.recv_packet_with_ancillary(&mut ancillary).await?;
+            assert_eq!(packet, json!({"fd": 1}));
+            assert_eq!(ancillary.credentials().collect::<Vec<_>>(), [Credentials::current()]);
+            let mut fds = ancillary.take_fds();
+            assert_eq!(fds.len(), 1);
+            let received = fds.remove(0);
+            // Reading a pipe blocks: do it on a thread.
+            std::thread::spawn(move || check_pipe(reader, received)).join().unwrap();
+            let _ = rt;
+            Ok(())
+        }
+
+        async fn concurrent_senders_and_streams(rt) {
+            let dir = tempfile::tempdir()?;
+            let (client, server) = pair(&dir).await?;
+            let client = Arc::new(client);
+            let mut tasks = Vec::new();
+            for t in 0..4u64 {
+                let client = Arc::clone(&client);
+                tasks.push(rt.spawn(Box::pin(async move {
+                    for i in 0..100u64 {
+                        client
+                            .send_packet(&json!({"thread": t, "seq": i, "filler": "q".repeat(500)}))
+                            .await
+                            .unwrap();
+                    }
+                })));
+            }
+            let server = UnixDatagramClient::from_socket(server, protocol())?;
+            let mut seen = vec![Vec::new(); 4];
+            let mut packets = server.packets();
+            for _ in 0..400 {
+                let packet = packets.next().await.unwrap()?;
+                assert_eq!(packet["filler"].as_str().unwrap().len(), 500);
+                seen[packet["thread"].as_u64().unwrap() as usize].push(packet["seq"].as_u64().unwrap());
+            }
+            for mut task in tasks {
+                task.join().await;
+            }
+            for per_task in seen {
+                assert_eq!(per_task, (0..100).collect::<Vec<_>>());
+            }
+            Ok(())
+        }
+    }
+}
