@@ -1,7 +1,6 @@
 //! The async Unix datagram packet client (EasyNetwork's `AsyncUnixDatagramClient`).
 
 use std::borrow::Borrow;
-use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -39,13 +38,9 @@ impl Connector for UnixConnector {
         self.options.runtime.as_ref()
     }
 
-    fn connect(
-        &self,
-    ) -> impl Future<Output = Result<net::UnixDatagram, ClientConnectError>> + Send + '_ {
-        async move {
-            let peer = self.peer.clone().map_err(io::Error::from)?;
-            self.options.open(&peer).await
-        }
+    async fn connect(&self) -> Result<net::UnixDatagram, ClientConnectError> {
+        let peer = self.peer.clone().map_err(io::Error::from)?;
+        self.options.open(&peer).await
     }
 }
 
