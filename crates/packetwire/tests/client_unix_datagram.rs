@@ -229,6 +229,54 @@ mod blocking {
     }
 
     #[test]
+    fn close_wakes_a_blocked_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        // The server never reads: its queue fills and the client's send waits for room.
+        let (client, _server) = pair(&dir);
+        let client = Arc::new(client);
+        let sender = {
+            let client = Arc::clone(&client);
+            std::thread::spawn(move || {
+                let filler = "f".repeat(1000);
+                let mut sent = 0usize;
+                loop {
+                    match client.send_packet(&json!(filler)) {
+                        Ok(()) => sent += 1,
+                        Err(e) => return (sent, e),
+                    }
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        client.close();
+        let (sent, error) = sender.join().unwrap();
+        assert!(sent > 0);
+        assert!(matches!(error, SendPacketError::Closed), "{error:?}");
+
+        // A send that cannot get the send lock in time times out.
+        let dir = tempfile::tempdir().unwrap();
+        let (client, _server) = pair(&dir);
+        let client = Arc::new(client);
+        let blocked = {
+            let client = Arc::clone(&client);
+            std::thread::spawn(move || loop {
+                if let Err(e) = client.send_packet(&json!("z".repeat(1000))) {
+                    return e;
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        let start = Instant::now();
+        let error = client
+            .send_packet_within(&json!(1), Duration::from_millis(50))
+            .unwrap_err();
+        assert!(matches!(error, SendPacketError::TimedOut), "{error:?}");
+        assert!(start.elapsed() >= Duration::from_millis(50));
+        client.close();
+        assert!(matches!(blocked.join().unwrap(), SendPacketError::Closed));
+    }
+
+    #[test]
     fn invalid_datagram_then_recovery() {
         let dir = tempfile::tempdir().unwrap();
         let (client, server) = pair(&dir);
