@@ -112,10 +112,13 @@ fn blocking_clients(
     std::thread::sleep(Duration::from_millis(50));
     let all: Vec<Value> = client.iter_received_packets(Some(Duration::ZERO)).collect();
     println!("Already there: {}", Value::from(all));
-    let none: Vec<Value> = client
-        .iter_received_packets(Some(Duration::from_millis(100)))
-        .collect();
-    println!("Within 100 ms: {}", Value::from(none));
+    let mut later = client.iter_received_packets(Some(Duration::from_millis(100)));
+    let none: Vec<Value> = later.by_ref().collect();
+    println!(
+        "Within 100 ms: {} (ended by: {:?})",
+        Value::from(none),
+        later.error()
+    );
 
     // Socket options.
     let options = client.socket_options();
@@ -203,11 +206,11 @@ async fn async_clients(
     for n in 0..3 {
         client.send_packet(&json!(n)).await?;
     }
-    let mut packets =
-        std::pin::pin!(client.iter_received_packets(Some(Duration::from_millis(200))));
+    let mut packets = client.iter_received_packets(Some(Duration::from_millis(200)));
     while let Some(packet) = next(&mut packets).await {
         println!("Iterated: {packet}");
     }
+    println!("The iteration ended with: {:?}", packets.error());
 
     // Tasks: several senders at once, one receiver; close wakes it.
     let udp = Arc::new(client::UdpClient::connect("127.0.0.1", udp_port, protocol).await?);
@@ -215,7 +218,7 @@ async fn async_clients(
         let udp = Arc::clone(&udp);
         tokio::spawn(async move {
             let mut got = Vec::new();
-            let mut packets = std::pin::pin!(udp.packets());
+            let mut packets = udp.packets();
             while let Some(item) = next(&mut packets).await {
                 got.push(item.expect("a packet"));
             }

@@ -198,9 +198,13 @@ mod blocking {
             server.send(datagram.as_bytes()).unwrap();
         }
         std::thread::sleep(Duration::from_millis(20));
-        // Zero: what is there, the bad datagram skipped.
-        let got: Vec<Value> = client.iter_received_packets(Some(Duration::ZERO)).collect();
-        assert_eq!(got, [json!(1), json!(2), json!(3)]);
+        // Zero: what is there, up to the bad datagram; the next iteration goes on after it.
+        let mut iter = client.iter_received_packets(Some(Duration::ZERO));
+        assert_eq!(iter.by_ref().collect::<Vec<Value>>(), [json!(1)]);
+        assert!(matches!(iter.error(), Some(RecvPacketError::Parse(_))));
+        let mut iter = client.iter_received_packets(Some(Duration::ZERO));
+        assert_eq!(iter.by_ref().collect::<Vec<Value>>(), [json!(2), json!(3)]);
+        assert!(matches!(iter.error(), Some(RecvPacketError::TimedOut)));
 
         // A budget for the whole iteration: two packets arrive while it runs, then it ends.
         let sender = {
@@ -417,12 +421,24 @@ mod blocking {
         server.send(b"1").unwrap();
         server.send(b"nope").unwrap();
         server.send(b"2").unwrap();
-        let mut items = (&client).into_iter();
+        let mut items = client.packets();
         assert_eq!(items.next().unwrap().unwrap(), json!(1));
         assert!(matches!(items.next(), Some(Err(RecvPacketError::Parse(_)))));
         assert_eq!(items.next().unwrap().unwrap(), json!(2));
         client.close();
         assert!(items.next().is_none());
+
+        // `for packet in &client`: the packets until the first error.
+        let (client, server) = pair();
+        for datagram in ["1", "2", "stop", "3"] {
+            server.send(datagram.as_bytes()).unwrap();
+        }
+        let mut got = Vec::new();
+        for packet in &client {
+            got.push(packet);
+        }
+        assert_eq!(got, [json!(1), json!(2)]);
+        assert_eq!(client.recv_packet().unwrap(), json!(3));
     }
 }
 
@@ -582,8 +598,12 @@ mod async_shell {
                 server.send_to(datagram.as_bytes(), addr).await?;
             }
             std::thread::sleep(Duration::from_millis(20));
+            let mut iter = client.iter_received_packets(Some(Duration::ZERO));
+            assert_eq!(iter.next().await, Some(json!(2)));
+            assert_eq!(iter.next().await, None);
+            assert!(matches!(iter.error(), Some(RecvPacketError::Parse(_))));
             let got: Vec<Value> = client.iter_received_packets(Some(Duration::ZERO)).collect().await;
-            assert_eq!(got, [json!(2), json!(3)]);
+            assert_eq!(got, [json!(3)]);
 
             let start = Instant::now();
             let (got, ()) = zip(

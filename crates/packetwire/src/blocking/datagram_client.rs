@@ -251,35 +251,51 @@ where
     }
 }
 
-/// The packets a blocking datagram client receives within a time budget (what
-/// `iter_received_packets` returns; see there).
-pub(crate) struct ReceivedPackets<'a, S, C> {
+/// The packets a blocking datagram client receives, with a time budget: what
+/// `iter_received_packets` returns on [`UdpClient`](crate::blocking::UdpClient) and
+/// [`UnixDatagramClient`](crate::blocking::UnixDatagramClient), and what `for packet in
+/// &client` iterates over (without a budget).
+///
+/// The budget counts only the time spent waiting inside [`next`](Iterator::next), not the
+/// consumer's time between items (as EasyNetwork's): `Some(Duration::ZERO)` yields the
+/// datagrams already there, `None` waits without limit. The iteration ends at the first
+/// error: the budget spent ([`RecvPacketError::TimedOut`]), the client closed, a datagram
+/// that does not parse or is too large, or any other receive error; [`error`](Self::error)
+/// tells which. A new iteration goes on with the next datagram.
+pub struct DatagramPacketIter<'a, S, C> {
     core: &'a ClientCore<S, C>,
     budget: Budget,
-    done: bool,
+    error: Option<RecvPacketError>,
 }
 
-impl<S, C> fmt::Debug for ReceivedPackets<'_, S, C> {
+impl<S, C> fmt::Debug for DatagramPacketIter<'_, S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReceivedPackets")
+        f.debug_struct("DatagramPacketIter")
             .field("client", &self.core)
             .field("time_left", &self.budget.left())
-            .field("done", &self.done)
+            .field("error", &self.error)
             .finish()
     }
 }
 
-impl<'a, S, C> ReceivedPackets<'a, S, C> {
+impl<'a, S, C> DatagramPacketIter<'a, S, C> {
     pub(crate) fn new(core: &'a ClientCore<S, C>, timeout: Option<Duration>) -> Self {
         Self {
             core,
             budget: Budget::new(timeout),
-            done: false,
+            error: None,
         }
+    }
+
+    /// The error that ended the iteration ([`RecvPacketError::TimedOut`] when the budget
+    /// was spent, [`RecvPacketError::Closed`], [`RecvPacketError::Parse`], ...); `None`
+    /// while it goes on.
+    pub fn error(&self) -> Option<&RecvPacketError> {
+        self.error.as_ref()
     }
 }
 
-impl<S, C> Iterator for ReceivedPackets<'_, S, C>
+impl<S, C> Iterator for DatagramPacketIter<'_, S, C>
 where
     S: DatagramSerializer,
     C: SendConverter<S::Sent> + RecvConverter<S::Received>,
@@ -287,24 +303,25 @@ where
     type Item = Received<S, C>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        while !self.done {
-            let start = Instant::now();
-            let result = self.core.recv_packet(self.budget.left());
-            self.budget.spend(start.elapsed());
-            match result {
-                Ok(packet) => return Some(packet),
-                Err(e) if common::iteration_skips(&e) => {}
-                Err(_) => self.done = true,
+        if self.error.is_some() {
+            return None;
+        }
+        let start = Instant::now();
+        let result = self.core.recv_packet(self.budget.left());
+        self.budget.spend(start.elapsed());
+        match result {
+            Ok(packet) => Some(packet),
+            Err(e) => {
+                self.error = Some(e);
+                None
             }
         }
-        None
     }
 }
 
 /// Every receive of a blocking datagram client, as an [`Iterator`] of results: made by
-/// `iter()` on [`UdpClient`](crate::blocking::UdpClient) and
-/// [`UnixDatagramClient`](crate::blocking::UnixDatagramClient), and by iterating over a
-/// `&` client.
+/// `packets()` on [`UdpClient`](crate::blocking::UdpClient) and
+/// [`UnixDatagramClient`](crate::blocking::UnixDatagramClient).
 ///
 /// Each item is what `recv_packet` returns. A recoverable error (a bad datagram, a refused
 /// datagram, ...) is an item and the iteration goes on; another error is the last item; once

@@ -103,7 +103,7 @@ pub use unix_listener::{UnixListener, UnixListenerOptions};
 
 pub use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use datagram_client::DatagramPackets;
+pub use datagram_client::{DatagramPacketIter, DatagramPackets};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use udp_client::{UdpClient, UdpClientOptions};
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -10,7 +10,7 @@ use packetwire_proto::{
     DatagramProtocol, DatagramSerializer, NoConverter, RecvConverter, SendConverter,
 };
 
-use super::datagram_client::{ClientCore, DatagramPackets, ReceivedPackets};
+use super::datagram_client::{ClientCore, DatagramPacketIter, DatagramPackets};
 use crate::client::datagram::{Received, Sent};
 use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, IpFamily, DEFAULT_MAX_DATAGRAM_SIZE};
@@ -167,13 +167,14 @@ where
     ///
     /// `timeout` counts the time spent waiting in the iterator, not between items:
     /// `Some(Duration::ZERO)` gives the datagrams already there, `None` waits without limit.
-    /// A datagram that does not parse, or is too large, is skipped; the iteration ends
-    /// (without an error) when the budget runs out, the client is closed, or a receive fails
-    /// otherwise.
+    /// The iteration ends (without an error item) at the first error: the budget spent, the
+    /// client closed, a datagram that does not parse, ...;
+    /// [`DatagramPacketIter::error`] tells which.
     ///
     /// ```
     /// use std::time::Duration;
     /// use packetwire::blocking::UdpClient;
+    /// use packetwire::client::RecvPacketError;
     /// use packetwire::{DatagramProtocol, JsonSerializer};
     /// use serde_json::Value;
     ///
@@ -181,25 +182,25 @@ where
     /// let protocol = DatagramProtocol::new(JsonSerializer::<Value>::new());
     /// let client = UdpClient::connect("127.0.0.1", server.local_addr()?.port(), protocol)?;
     /// server.connect(client.local_addr()?)?;
-    /// for datagram in ["1", "not json", "2"] {
+    /// for datagram in ["1", "2", "not json", "3"] {
     ///     server.send(datagram.as_bytes())?;
     /// }
-    /// let received: Vec<Value> = client
-    ///     .iter_received_packets(Some(Duration::from_millis(100)))
-    ///     .collect();
-    /// assert_eq!(received, [1, 2]);
+    /// let mut packets = client.iter_received_packets(Some(Duration::from_millis(100)));
+    /// assert_eq!(packets.by_ref().collect::<Vec<Value>>(), [1, 2]);
+    /// assert!(matches!(packets.error(), Some(RecvPacketError::Parse(_))));
+    /// // The next iteration goes on after the bad datagram, until the budget is spent.
+    /// let mut packets = client.iter_received_packets(Some(Duration::from_millis(100)));
+    /// assert_eq!(packets.by_ref().collect::<Vec<Value>>(), [3]);
+    /// assert!(matches!(packets.error(), Some(RecvPacketError::TimedOut)));
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// ```
-    pub fn iter_received_packets(
-        &self,
-        timeout: Option<Duration>,
-    ) -> impl Iterator<Item = Received<S, C>> + '_ {
-        ReceivedPackets::new(&self.core, timeout)
+    pub fn iter_received_packets(&self, timeout: Option<Duration>) -> DatagramPacketIter<'_, S, C> {
+        DatagramPacketIter::new(&self.core, timeout)
     }
 
-    /// Every receive, as an iterator of results (also `for item in &client`; see
-    /// [`DatagramPackets`]). It ends when the client is closed.
-    pub fn iter(&self) -> DatagramPackets<'_, S, C> {
+    /// Every receive, as an iterator of results (see [`DatagramPackets`]): recoverable
+    /// errors are items, and it ends when the client is closed.
+    pub fn packets(&self) -> DatagramPackets<'_, S, C> {
         DatagramPackets::new(&self.core)
     }
 
@@ -254,11 +255,13 @@ where
     S: DatagramSerializer,
     C: SendConverter<S::Sent> + RecvConverter<S::Received>,
 {
-    type Item = Result<Received<S, C>, RecvPacketError>;
-    type IntoIter = DatagramPackets<'a, S, C>;
+    type Item = Received<S, C>;
+    type IntoIter = DatagramPacketIter<'a, S, C>;
 
+    /// The packets, without a time budget, until the first error (see
+    /// [`DatagramPacketIter`]).
     fn into_iter(self) -> Self::IntoIter {
-        self.iter()
+        self.iter_received_packets(None)
     }
 }
 

@@ -9,7 +9,7 @@ use packetwire_proto::{
     DatagramProtocol, DatagramSerializer, NoConverter, RecvConverter, SendConverter,
 };
 
-use super::datagram_client::{ClientCore, DatagramPackets, ReceivedPackets};
+use super::datagram_client::{ClientCore, DatagramPacketIter, DatagramPackets};
 use crate::client::datagram::{ensure_named, Received, Sent};
 use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, DEFAULT_MAX_DATAGRAM_SIZE};
@@ -251,16 +251,13 @@ where
 
     /// The packets received within a time budget, as an iterator; see
     /// [`UdpClient::iter_received_packets`](crate::blocking::UdpClient::iter_received_packets).
-    pub fn iter_received_packets(
-        &self,
-        timeout: Option<Duration>,
-    ) -> impl Iterator<Item = Received<S, C>> + '_ {
-        ReceivedPackets::new(&self.core, timeout)
+    pub fn iter_received_packets(&self, timeout: Option<Duration>) -> DatagramPacketIter<'_, S, C> {
+        DatagramPacketIter::new(&self.core, timeout)
     }
 
-    /// Every receive, as an iterator of results (also `for item in &client`; see
-    /// [`DatagramPackets`]).
-    pub fn iter(&self) -> DatagramPackets<'_, S, C> {
+    /// Every receive, as an iterator of results (see [`DatagramPackets`]): recoverable
+    /// errors are items, and it ends when the client is closed.
+    pub fn packets(&self) -> DatagramPackets<'_, S, C> {
         DatagramPackets::new(&self.core)
     }
 
@@ -331,11 +328,13 @@ where
     S: DatagramSerializer,
     C: SendConverter<S::Sent> + RecvConverter<S::Received>,
 {
-    type Item = Result<Received<S, C>, RecvPacketError>;
-    type IntoIter = DatagramPackets<'a, S, C>;
+    type Item = Received<S, C>;
+    type IntoIter = DatagramPacketIter<'a, S, C>;
 
+    /// The packets, without a time budget, until the first error (see
+    /// [`DatagramPacketIter`]).
     fn into_iter(self) -> Self::IntoIter {
-        self.iter()
+        self.iter_received_packets(None)
     }
 }
 

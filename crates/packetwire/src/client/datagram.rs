@@ -62,16 +62,6 @@ pub(crate) fn recv_error(error: RecvError) -> RecvPacketError {
     RecvPacketError::from(DatagramReceiveError::from(error))
 }
 
-/// What `iter_received_packets` does after an error: a datagram that does not parse or does
-/// not fit in `max_recv_size` is skipped; anything else (timeout, close, a refused peer, a
-/// system error) ends the iteration, as EasyNetwork's stops on any `OSError`.
-pub(crate) fn iteration_skips(error: &RecvPacketError) -> bool {
-    matches!(
-        error,
-        RecvPacketError::Parse(_) | RecvPacketError::DatagramTooLarge { .. }
-    )
-}
-
 /// What `packets()` / `iter()` do after an error: `Some(true)` to yield it and go on,
 /// `Some(false)` to yield it and end, `None` to end without yielding it (the client was
 /// closed).
@@ -373,36 +363,48 @@ impl<K: Connector> AsyncCore<K> {
     }
 }
 
-/// The stream behind `packets()`: one receive after another, as [`Stream`] items, until the
-/// client is closed (see [`stream_after_error`]).
-pub(crate) struct PacketStream<F, Fut> {
-    make: F,
-    pending: Option<Pin<Box<Fut>>>,
+/// A boxed receive of one packet.
+pub(crate) type RecvFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, RecvPacketError>> + Send + 'a>>;
+/// Makes the receive of the next packet, given the time it may take.
+type MakeRecv<'a, T> = Box<dyn Fn(Option<Duration>) -> RecvFuture<'a, T> + Send + Sync + 'a>;
+
+/// Every receive of an async datagram client, as a [`Stream`] of results: made by
+/// `packets()` on [`client::UdpClient`](crate::client::UdpClient) and
+/// [`client::UnixDatagramClient`](crate::client::UnixDatagramClient). `T` is the packet type.
+///
+/// A recoverable error (a datagram that does not parse or is too large, a refused datagram)
+/// is an `Err` item and the stream goes on; another error is the last item; the stream ends
+/// when the client is closed. Dropping it while a receive is pending loses nothing (the
+/// receive is cancel-safe).
+pub struct DatagramPackets<'a, T> {
+    make: MakeRecv<'a, T>,
+    pending: Option<RecvFuture<'a, T>>,
     done: bool,
 }
 
-impl<F, Fut, T> PacketStream<F, Fut>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, RecvPacketError>>,
-{
-    pub(crate) fn new(make: F) -> Self {
+impl<T> std::fmt::Debug for DatagramPackets<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatagramPackets")
+            .field("receiving", &self.pending.is_some())
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a, T> DatagramPackets<'a, T> {
+    pub(crate) fn new(
+        make: impl Fn(Option<Duration>) -> RecvFuture<'a, T> + Send + Sync + 'a,
+    ) -> Self {
         Self {
-            make,
+            make: Box::new(make),
             pending: None,
             done: false,
         }
     }
 }
 
-// Only a boxed future is held: nothing is pinned in place.
-impl<F, Fut> Unpin for PacketStream<F, Fut> {}
-
-impl<F, Fut, T> Stream for PacketStream<F, Fut>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, RecvPacketError>>,
-{
+impl<T> Stream for DatagramPackets<'_, T> {
     type Item = Result<T, RecvPacketError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -410,7 +412,7 @@ where
         if this.done {
             return Poll::Ready(None);
         }
-        let pending = this.pending.get_or_insert_with(|| Box::pin((this.make)()));
+        let pending = this.pending.get_or_insert_with(|| (this.make)(None));
         let result = ready!(pending.as_mut().poll(cx));
         this.pending = None;
         match result {
@@ -429,67 +431,85 @@ where
     }
 }
 
-/// The stream behind `iter_received_packets`: receives with what is left of the budget,
-/// skipping bad datagrams, until an error or the end of the budget (measured on the runtime's
-/// clock, only while a receive is pending).
-pub(crate) struct BudgetStream<F, Fut> {
-    make: F,
-    pending: Option<(Pin<Box<Fut>>, Instant)>,
+/// The packets an async datagram client receives, with a time budget, as a [`Stream`]: what
+/// `iter_received_packets` returns on [`client::UdpClient`](crate::client::UdpClient) and
+/// [`client::UnixDatagramClient`](crate::client::UnixDatagramClient). `T` is the packet type.
+///
+/// The budget counts only the time spent waiting for the next item, on the runtime's clock,
+/// not the consumer's time between items (as EasyNetwork's): `Some(Duration::ZERO)` yields
+/// the datagrams already there, `None` waits without limit. The stream ends at the first
+/// error: the budget spent ([`RecvPacketError::TimedOut`]), the client closed, a datagram
+/// that does not parse or is too large, or any other receive error; [`error`](Self::error)
+/// tells which. Dropping it while a receive is pending loses nothing.
+pub struct DatagramPacketIter<'a, T> {
+    make: MakeRecv<'a, T>,
+    pending: Option<(RecvFuture<'a, T>, Instant)>,
     runtime: Option<Arc<dyn Runtime>>,
     budget: Budget,
+    error: Option<RecvPacketError>,
 }
 
-impl<F, Fut, T> BudgetStream<F, Fut>
-where
-    F: FnMut(Option<Duration>) -> Fut,
-    Fut: Future<Output = Result<T, RecvPacketError>>,
-{
-    /// `runtime` is `None` if the client has none: the stream is empty then.
-    pub(crate) fn new(
-        make: F,
-        runtime: Option<Arc<dyn Runtime>>,
-        timeout: Option<Duration>,
-    ) -> Self {
-        Self {
-            make,
-            pending: None,
-            runtime,
-            budget: Budget::new(timeout),
-        }
+impl<T> std::fmt::Debug for DatagramPacketIter<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatagramPacketIter")
+            .field("receiving", &self.pending.is_some())
+            .field("time_left", &self.budget.left())
+            .field("error", &self.error)
+            .finish_non_exhaustive()
     }
 }
 
-impl<F, Fut> Unpin for BudgetStream<F, Fut> {}
+impl<'a, T> DatagramPacketIter<'a, T> {
+    pub(crate) fn new(
+        make: impl Fn(Option<Duration>) -> RecvFuture<'a, T> + Send + Sync + 'a,
+        runtime: io::Result<Arc<dyn Runtime>>,
+        timeout: Option<Duration>,
+    ) -> Self {
+        let (runtime, error) = match runtime {
+            Ok(runtime) => (Some(runtime), None),
+            Err(e) => (None, Some(RecvPacketError::Io(e))),
+        };
+        Self {
+            make: Box::new(make),
+            pending: None,
+            runtime,
+            budget: Budget::new(timeout),
+            error,
+        }
+    }
 
-impl<F, Fut, T> Stream for BudgetStream<F, Fut>
-where
-    F: FnMut(Option<Duration>) -> Fut,
-    Fut: Future<Output = Result<T, RecvPacketError>>,
-{
+    /// The error that ended the stream ([`RecvPacketError::TimedOut`] when the budget was
+    /// spent, [`RecvPacketError::Closed`], [`RecvPacketError::Parse`], ...); `None` while it
+    /// goes on.
+    pub fn error(&self) -> Option<&RecvPacketError> {
+        self.error.as_ref()
+    }
+}
+
+impl<T> Stream for DatagramPacketIter<'_, T> {
     type Item = T;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
-        loop {
-            let Some(runtime) = &this.runtime else {
-                return Poll::Ready(None);
-            };
-            if this.pending.is_none() {
-                let future = Box::pin((this.make)(this.budget.left()));
-                this.pending = Some((future, runtime.now()));
-            }
-            let (future, started) = this.pending.as_mut().expect("set above");
-            let result = ready!(future.as_mut().poll(cx));
-            let spent = runtime.now().saturating_duration_since(*started);
-            this.pending = None;
-            this.budget.spend(spent);
-            match result {
-                Ok(packet) => return Poll::Ready(Some(packet)),
-                Err(e) if iteration_skips(&e) => {}
-                Err(_) => {
-                    this.runtime = None;
-                    return Poll::Ready(None);
-                }
+        if this.error.is_some() {
+            return Poll::Ready(None);
+        }
+        let Some(runtime) = &this.runtime else {
+            return Poll::Ready(None);
+        };
+        if this.pending.is_none() {
+            this.pending = Some(((this.make)(this.budget.left()), runtime.now()));
+        }
+        let (future, started) = this.pending.as_mut().expect("set above");
+        let result = ready!(future.as_mut().poll(cx));
+        let spent = runtime.now().saturating_duration_since(*started);
+        this.pending = None;
+        this.budget.spend(spent);
+        match result {
+            Ok(packet) => Poll::Ready(Some(packet)),
+            Err(e) => {
+                this.error = Some(e);
+                Poll::Ready(None)
             }
         }
     }
@@ -498,28 +518,28 @@ where
 /// A boxed send of one packet.
 type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendPacketError>> + Send + 'a>>;
 
-/// The packets to send, as a [`futures_sink::Sink`]: made by `sink()` on
-/// [`client::UdpClient`](crate::client::UdpClient) and
+/// The packets to send through an async datagram client, as a [`futures_sink::Sink`]: made
+/// by `sink()` on [`client::UdpClient`](crate::client::UdpClient) and
 /// [`client::UnixDatagramClient`](crate::client::UnixDatagramClient).
 ///
 /// Items are owned packets (`I: Borrow<Sent>`, e.g. `serde_json::Value` or `String` for a
 /// `str` packet). Each item is sent whole before the next one is accepted: `poll_ready` and
 /// `poll_flush` drive the send in flight, `poll_close` flushes (it does not close the
 /// client). An error is the one `send_packet` would return.
-pub struct PacketSink<'a, I> {
+pub struct DatagramPacketSink<'a, I> {
     send: Box<dyn Fn(I) -> SendFuture<'a> + Send + Sync + 'a>,
     pending: Option<SendFuture<'a>>,
 }
 
-impl<I> std::fmt::Debug for PacketSink<'_, I> {
+impl<I> std::fmt::Debug for DatagramPacketSink<'_, I> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PacketSink")
+        f.debug_struct("DatagramPacketSink")
             .field("sending", &self.pending.is_some())
             .finish_non_exhaustive()
     }
 }
 
-impl<'a, I> PacketSink<'a, I> {
+impl<'a, I> DatagramPacketSink<'a, I> {
     pub(crate) fn new(send: impl Fn(I) -> SendFuture<'a> + Send + Sync + 'a) -> Self {
         Self {
             send: Box::new(send),
@@ -537,9 +557,9 @@ impl<'a, I> PacketSink<'a, I> {
     }
 }
 
-impl<I> Unpin for PacketSink<'_, I> {}
+impl<I> Unpin for DatagramPacketSink<'_, I> {}
 
-impl<I> futures_sink::Sink<I> for PacketSink<'_, I> {
+impl<I> futures_sink::Sink<I> for DatagramPacketSink<'_, I> {
     type Error = SendPacketError;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
@@ -608,13 +628,7 @@ mod tests {
     }
 
     #[test]
-    fn iteration_skips_only_bad_datagrams() {
-        assert!(iteration_skips(&RecvPacketError::DatagramTooLarge {
-            max_size: 1
-        }));
-        assert!(!iteration_skips(&RecvPacketError::TimedOut));
-        assert!(!iteration_skips(&RecvPacketError::Closed));
-        assert!(!iteration_skips(&RecvPacketError::Refused));
+    fn which_errors_end_a_stream_of_results() {
         assert_eq!(stream_after_error(&RecvPacketError::Closed), None);
         assert_eq!(stream_after_error(&RecvPacketError::Refused), Some(true));
         assert_eq!(

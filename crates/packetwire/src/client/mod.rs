@@ -18,7 +18,7 @@ mod udp;
 mod unix_datagram;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-pub use datagram::PacketSink;
+pub use datagram::{DatagramPacketIter, DatagramPacketSink, DatagramPackets};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use udp::{UdpClient, UdpClientOptions};
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -8,13 +8,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_core::Stream;
 use packetwire_proto::{
     DatagramProtocol, DatagramSerializer, NoConverter, RecvConverter, SendConverter,
 };
 
 use super::datagram::{
-    AsyncCore, BudgetStream, Connector, PacketSink, PacketStream, Received, Sent,
+    AsyncCore, Connector, DatagramPacketIter, DatagramPacketSink, DatagramPackets, Received, Sent,
 };
 use super::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, IpFamily, DEFAULT_MAX_DATAGRAM_SIZE};
@@ -193,18 +192,19 @@ where
         self.core.recv_packet(&self.protocol, Some(timeout)).await
     }
 
-    /// The packets received within a time budget, as a [`Stream`] (EasyNetwork's
-    /// `iter_received_packets`): `timeout` counts only the time spent waiting for the next
-    /// item (`Some(Duration::ZERO)`: the datagrams already there, `None`: no limit). A
-    /// datagram that does not parse, or is too large, is skipped; the stream ends when the
-    /// budget runs out, the client is closed, or a receive fails otherwise.
+    /// The packets received within a time budget, as a [`Stream`](futures_core::Stream)
+    /// (EasyNetwork's `iter_received_packets`; see [`DatagramPacketIter`]): `timeout` counts
+    /// only the time spent waiting for the next item (`Some(Duration::ZERO)`: the datagrams
+    /// already there, `None`: no limit). The stream ends at the first error (the budget
+    /// spent, the client closed, a datagram that does not parse, ...);
+    /// [`DatagramPacketIter::error`] tells which.
     ///
     /// ```
     /// # #[cfg(feature = "tokio")]
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use std::time::Duration;
     /// use futures_core::Stream;
-    /// use packetwire::client::UdpClient;
+    /// use packetwire::client::{RecvPacketError, UdpClient};
     /// use packetwire::net::UdpSocket;
     /// use packetwire::{DatagramProtocol, JsonSerializer};
     /// use serde_json::Value;
@@ -216,44 +216,52 @@ where
     /// let server = UdpSocket::bind("127.0.0.1", 0).await?;
     /// let protocol = DatagramProtocol::new(JsonSerializer::<Value>::new());
     /// let client = UdpClient::connect("127.0.0.1", server.local_addr()?.port(), protocol).await?;
-    /// for datagram in ["1", "not json", "2"] {
+    /// for datagram in ["1", "2"] {
     ///     server.send_to(datagram.as_bytes(), client.local_addr()?).await?;
     /// }
     /// let mut packets = Vec::new();
-    /// let mut stream = std::pin::pin!(client.iter_received_packets(Some(Duration::from_millis(100))));
+    /// let mut stream = client.iter_received_packets(Some(Duration::from_millis(100)));
     /// while let Some(packet) = next(&mut stream).await {
     ///     packets.push(packet);
     /// }
     /// assert_eq!(packets, [1, 2]);
+    /// assert!(matches!(stream.error(), Some(RecvPacketError::TimedOut)));
     /// # Ok::<_, Box<dyn std::error::Error>>(())
     /// # }).unwrap();
     /// ```
     pub fn iter_received_packets(
         &self,
         timeout: Option<Duration>,
-    ) -> impl Stream<Item = Received<S, C>> + '_ {
-        BudgetStream::new(
-            move |left| self.core.recv_packet(&self.protocol, left),
-            self.core.runtime().ok(),
+    ) -> DatagramPacketIter<'_, Received<S, C>>
+    where
+        Received<S, C>: Send,
+    {
+        DatagramPacketIter::new(
+            move |left| Box::pin(self.core.recv_packet(&self.protocol, left)),
+            self.core.runtime(),
             timeout,
         )
     }
 
-    /// Every receive, as a [`Stream`] of results: a recoverable error (bad datagram, refused
-    /// datagram, ...) is an item and the stream goes on, another error is the last item, and
-    /// the stream ends when the client is closed.
-    pub fn packets(&self) -> impl Stream<Item = Result<Received<S, C>, RecvPacketError>> + '_ {
-        PacketStream::new(move || self.core.recv_packet(&self.protocol, None))
+    /// Every receive, as a [`Stream`](futures_core::Stream) of results (see
+    /// [`DatagramPackets`]): a recoverable error (bad datagram, refused datagram, ...) is an
+    /// item and the stream goes on, another error is the last item, and the stream ends when
+    /// the client is closed.
+    pub fn packets(&self) -> DatagramPackets<'_, Received<S, C>>
+    where
+        Received<S, C>: Send,
+    {
+        DatagramPackets::new(move |_| Box::pin(self.core.recv_packet(&self.protocol, None)))
     }
 
     /// The packets to send, as a [`futures_sink::Sink`] of owned packets (see
-    /// [`PacketSink`]).
-    pub fn sink<'a, I>(&'a self) -> PacketSink<'a, I>
+    /// [`DatagramPacketSink`]).
+    pub fn sink<'a, I>(&'a self) -> DatagramPacketSink<'a, I>
     where
         I: Borrow<Sent<S, C>> + Send + 'a,
         Sent<S, C>: Sync,
     {
-        PacketSink::new(move |item: I| {
+        DatagramPacketSink::new(move |item: I| {
             Box::pin(async move { self.send_packet(item.borrow()).await })
         })
     }

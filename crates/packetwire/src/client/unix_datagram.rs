@@ -7,14 +7,13 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_core::Stream;
 use packetwire_proto::{
     DatagramProtocol, DatagramSerializer, NoConverter, RecvConverter, SendConverter,
 };
 
 use super::datagram::{
-    self as common, ensure_named, AsyncCore, BudgetStream, Connector, PacketSink, PacketStream,
-    Received, Sent,
+    self as common, ensure_named, AsyncCore, Connector, DatagramPacketIter, DatagramPacketSink,
+    DatagramPackets, Received, Sent,
 };
 use super::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, DEFAULT_MAX_DATAGRAM_SIZE};
@@ -294,33 +293,39 @@ where
         self.core.recv_within(timeout, receive).await
     }
 
-    /// The packets received within a time budget, as a [`Stream`]; see
+    /// The packets received within a time budget, as a [`Stream`](futures_core::Stream); see
     /// [`client::UdpClient::iter_received_packets`](crate::client::UdpClient::iter_received_packets).
     pub fn iter_received_packets(
         &self,
         timeout: Option<Duration>,
-    ) -> impl Stream<Item = Received<S, C>> + '_ {
-        BudgetStream::new(
-            move |left| self.core.recv_packet(&self.protocol, left),
-            self.core.runtime().ok(),
+    ) -> DatagramPacketIter<'_, Received<S, C>>
+    where
+        Received<S, C>: Send,
+    {
+        DatagramPacketIter::new(
+            move |left| Box::pin(self.core.recv_packet(&self.protocol, left)),
+            self.core.runtime(),
             timeout,
         )
     }
 
-    /// Every receive, as a [`Stream`] of results, until the client is closed; see
+    /// Every receive, as a [`Stream`](futures_core::Stream) of results, until the client is closed; see
     /// [`client::UdpClient::packets`](crate::client::UdpClient::packets).
-    pub fn packets(&self) -> impl Stream<Item = Result<Received<S, C>, RecvPacketError>> + '_ {
-        PacketStream::new(move || self.core.recv_packet(&self.protocol, None))
+    pub fn packets(&self) -> DatagramPackets<'_, Received<S, C>>
+    where
+        Received<S, C>: Send,
+    {
+        DatagramPackets::new(move |_| Box::pin(self.core.recv_packet(&self.protocol, None)))
     }
 
     /// The packets to send, as a [`futures_sink::Sink`] of owned packets (see
-    /// [`PacketSink`]).
-    pub fn sink<'a, I>(&'a self) -> PacketSink<'a, I>
+    /// [`DatagramPacketSink`]).
+    pub fn sink<'a, I>(&'a self) -> DatagramPacketSink<'a, I>
     where
         I: Borrow<Sent<S, C>> + Send + 'a,
         Sent<S, C>: Sync,
     {
-        PacketSink::new(move |item: I| {
+        DatagramPacketSink::new(move |item: I| {
             Box::pin(async move { self.send_packet(item.borrow()).await })
         })
     }
