@@ -301,6 +301,36 @@ mod blocking {
     }
 
     #[test]
+    fn socket_shut_down_behind_the_clients_back() {
+        let (client, server) = pair();
+        use std::os::fd::AsFd;
+        let duplicate = StdUdp::from(client.as_fd().try_clone_to_owned().unwrap());
+        socket2::SockRef::from(&duplicate)
+            .shutdown(std::net::Shutdown::Both)
+            .unwrap();
+        // poll(2) now reports the socket ready at once, with nothing to read: the receive
+        // still ends at its timeout (backing off meanwhile), and close still wakes it.
+        let start = Instant::now();
+        assert!(matches!(
+            client.recv_packet_within(Duration::from_millis(200)),
+            Err(RecvPacketError::TimedOut)
+        ));
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        let client = Arc::new(client);
+        let receiver = {
+            let client = Arc::clone(&client);
+            std::thread::spawn(move || client.recv_packet())
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        client.close();
+        assert!(matches!(
+            receiver.join().unwrap(),
+            Err(RecvPacketError::Closed)
+        ));
+        drop(server);
+    }
+
+    #[test]
     fn invalid_datagram_then_recovery() {
         let (client, server) = pair();
         server.send(b"{not json").unwrap();

@@ -15,7 +15,7 @@ use packetwire_proto::{DatagramProtocol, DatagramSerializer, RecvConverter, Send
 use super::wait::{self, Interest};
 use crate::client::datagram::{self as common, Budget, Received, Sent};
 use crate::client::{RecvPacketError, SendPacketError};
-use crate::datagram::check_sent;
+use crate::datagram::{check_sent, FULL_QUEUE_RETRY_MAX, FULL_QUEUE_RETRY_MIN};
 use crate::os::RecvError;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -210,6 +210,10 @@ where
         let deadline = deadline(timeout);
         let mut guard = self.recv.lock(deadline).ok_or(RecvPacketError::TimedOut)?;
         let buffer = &mut *guard.data;
+        // Readiness followed by nothing to read, again and again: the socket was shut down
+        // behind the client's back (through a duplicate of its descriptor), and `poll(2)`
+        // reports it at once forever. Back off instead of spinning.
+        let mut empty_wakeups = 0u32;
         loop {
             if self.is_closed() {
                 return Err(RecvPacketError::Closed);
@@ -222,7 +226,17 @@ where
                     if passed(deadline) {
                         return Err(RecvPacketError::TimedOut);
                     }
-                    wait::wait(self.fd(), Interest::Read, deadline)?;
+                    if empty_wakeups >= 2 {
+                        let backoff = FULL_QUEUE_RETRY_MIN * 2u32.saturating_pow(empty_wakeups - 2);
+                        let backoff = backoff.min(FULL_QUEUE_RETRY_MAX);
+                        let left = deadline.map_or(backoff, |d| {
+                            d.saturating_duration_since(Instant::now()).min(backoff)
+                        });
+                        std::thread::sleep(left);
+                    }
+                    if wait::wait(self.fd(), Interest::Read, deadline)? {
+                        empty_wakeups = empty_wakeups.saturating_add(1);
+                    }
                 }
                 Err(_) if self.is_closed() => return Err(RecvPacketError::Closed),
                 Err(e) => return Err(e),
