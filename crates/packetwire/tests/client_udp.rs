@@ -247,8 +247,8 @@ mod blocking {
             std::thread::spawn(move || client.recv_packet())
         };
         std::thread::sleep(Duration::from_millis(50));
-        // The other thread holds the receive lock; even a datagram that is there now cannot
-        // be taken by this call within its timeout.
+        // The other thread holds the receive lock, waiting in poll(2): this call gives up
+        // at its timeout instead of waiting for the lock.
         let start = Instant::now();
         assert!(matches!(
             client.recv_packet_within(Duration::from_millis(100)),

@@ -482,7 +482,10 @@ mod async_shell {
             assert!(client.socket_options().send_buffer_size()? > 0);
 
             // Explicit local path, abstract server name, connect_addr.
-            let name = format!("packetwire-test-async-dgram-client-{}", std::process::id());
+            // One name per run: the tokio and smol runs of this test are concurrent.
+            static RUNS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+            let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("packetwire-test-async-dgram-client-{}-{run}", std::process::id());
             let abstract_server = UnixDatagram::bind(format!("@{name}")).await?;
             let local = dir.path().join("client.sock");
             let client = UnixDatagramClientOptions::new()
