@@ -686,6 +686,43 @@ mod async_shell {
             Ok(())
         }
 
+        async fn waiting_senders_go_out_in_arrival_order(rt) {
+            let dir = tempfile::tempdir()?;
+            let (client, server) = pair(&dir).await?;
+            let client = Arc::new(client);
+            // Fill the server's queue: the next send waits, holding the send lock.
+            let mut fillers = 0;
+            while packetwire::runtime::timeout(&*rt, Duration::from_millis(50), client.send_packet(&json!("filler")))
+                .await
+                .is_ok()
+            {
+                fillers += 1;
+                assert!(fillers < 10_000, "the queue never filled");
+            }
+            let mut tasks = Vec::new();
+            for order in 0..5 {
+                let client = Arc::clone(&client);
+                tasks.push(rt.spawn(Box::pin(async move {
+                    client.send_packet(&json!({"order": order})).await.unwrap();
+                })));
+                // Each task is waiting for the lock before the next one asks.
+                sleep(&rt, 20).await;
+            }
+            let mut orders = Vec::new();
+            while orders.len() < 5 {
+                let datagram = server.receive().await?;
+                let packet: Value = serde_json::from_slice(&datagram)?;
+                if packet != json!("filler") {
+                    orders.push(packet["order"].as_u64().unwrap());
+                }
+            }
+            assert_eq!(orders, [0, 1, 2, 3, 4]);
+            for mut task in tasks {
+                task.join().await;
+            }
+            Ok(())
+        }
+
         async fn concurrent_senders_and_streams(rt) {
             let dir = tempfile::tempdir()?;
             let (client, server) = pair(&dir).await?;
