@@ -173,7 +173,9 @@ pub(crate) struct AsyncCore<K: Connector> {
     connecting: async_lock::Mutex<()>,
     closed: AtomicBool,
     closed_event: Event,
-    /// FIFO-fair: concurrent sends go out in lock-arrival order. Holds the encode buffer.
+    /// Holds the encode buffer. async-lock queues waiting tasks in arrival order, so
+    /// concurrent sends go out in the order they asked (a task that arrives just as the lock
+    /// is released may take it first: async-lock's fairness is enforced after 0.5 ms).
     pub(crate) send: async_lock::Mutex<BytesMut>,
     /// Holds the buffer of the non-waiting receive.
     pub(crate) recv: async_lock::Mutex<Vec<u8>>,
