@@ -311,7 +311,7 @@ impl<K: Connector> AsyncCore<K> {
             .unwrap_or(Err(RecvPacketError::Closed))
     }
 
-    /// Sends one packet: connect if needed, take the send lock (FIFO), encode, send.
+    /// Sends one packet: connect if needed, take the send lock, encode, send.
     pub(crate) async fn send_packet<S, C>(
         &self,
         protocol: &DatagramProtocol<S, C>,

@@ -59,7 +59,8 @@ impl Connector for UdpConnector {
 /// cut), an ICMP "port unreachable" shows as `Refused` on the next send or receive.
 ///
 /// Every method takes `&self`: share the client between tasks with an `Arc`. Concurrent
-/// sends go out whole, in the order the tasks asked (a FIFO lock); concurrent receives take
+/// sends go out whole, in the order the tasks asked (waiters for the send lock are served in
+/// arrival order); concurrent receives take
 /// turns. [`close`](Self::close) wakes the tasks waiting in the client, which return
 /// `Closed`.
 ///
