@@ -60,9 +60,8 @@ impl Connector for UdpConnector {
 ///
 /// Every method takes `&self`: share the client between tasks with an `Arc`. Concurrent
 /// sends go out whole, in the order the tasks asked (waiters for the send lock are served in
-/// arrival order); concurrent receives take
-/// turns. [`close`](Self::close) wakes the tasks waiting in the client, which return
-/// `Closed`.
+/// arrival order); concurrent receives take turns. [`close`](Self::close) wakes the tasks
+/// waiting in the client, which return `Closed`.
 ///
 /// Timeouts come from the caller ([`runtime::timeout`](crate::runtime::timeout), or
 /// `tokio::time::timeout`), or from [`recv_packet_within`](Self::recv_packet_within).
