@@ -89,6 +89,11 @@ impl BlockingDatagram {
         self.fd.as_fd()
     }
 
+    /// The descriptor, for a client that takes the socket over.
+    pub(crate) fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
     pub(crate) fn max_datagram_size(&self) -> usize {
         self.max_datagram_size
     }

@@ -69,6 +69,8 @@
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod datagram;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod datagram_client;
 mod listener;
 mod server;
 mod stream;
@@ -78,9 +80,13 @@ mod tcp_client;
 mod tcp_listener;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod udp;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod udp_client;
 mod unix;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod unix_datagram;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod unix_datagram_client;
 mod unix_listener;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 mod unix_stream_client;
@@ -107,6 +113,13 @@ pub use unix_datagram::{UnixDatagram, UnixDatagramOptions};
 pub use unix_listener::{UnixListener, UnixListenerOptions};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use unix_stream_client::{UnixStreamClient, UnixStreamClientOptions};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use datagram_client::{DatagramPacketIter, DatagramPackets};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use udp_client::{UdpClient, UdpClientOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_datagram_client::{UnixDatagramClient, UnixDatagramClientOptions};
 
 #[cfg(test)]
 mod tests {

@@ -71,6 +71,11 @@ impl UnixDatagram {
         Ok(Self::new(fd, DEFAULT_MAX_DATAGRAM_SIZE, None, None))
     }
 
+    /// The descriptor (non-blocking), for a client that takes the socket over.
+    pub(crate) fn into_fd(self) -> OwnedFd {
+        self.core.into_fd()
+    }
+
     fn new(
         fd: OwnedFd,
         max: usize,

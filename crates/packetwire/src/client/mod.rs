@@ -6,6 +6,8 @@
 //! blocking clients of the same names live in [`crate::blocking`] and share this module's
 //! error types.
 
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) mod datagram;
 mod error;
 mod stream;
 pub(crate) mod stream_reader;
@@ -18,3 +20,15 @@ pub use stream::{StreamPacketIter, StreamPacketSink, StreamPackets};
 pub use tcp::{TcpClient, TcpClientOptions};
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub use unix_stream::{UnixStreamClient, UnixStreamClientOptions};
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod udp;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod unix_datagram;
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use datagram::{DatagramPacketIter, DatagramPacketSink, DatagramPackets};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use udp::{UdpClient, UdpClientOptions};
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub use unix_datagram::{UnixDatagramClient, UnixDatagramClientOptions};
