@@ -146,6 +146,75 @@ where
     }
 }
 
+/// A boxed run-time codec is a [`StreamSerializer`] on [`Value`] packets, so it drops into a
+/// [`StreamProtocol`](crate::StreamProtocol) and everything built on one (clients, servers):
+///
+/// ```
+/// use bytes::BytesMut;
+/// use packetwire_proto::dynamic::CodecSpec;
+/// use packetwire_proto::{StreamProtocol, Value};
+///
+/// let protocol = StreamProtocol::new(CodecSpec::new("line").build_stream().unwrap());
+/// let mut wire = BytesMut::from(&b"hello\n"[..]);
+/// let packet = protocol.decoder().decode(&mut wire).unwrap().unwrap();
+/// assert_eq!(packet, Value::from("hello"));
+/// ```
+impl StreamSerializer for Box<dyn DynStreamCodec> {
+    type Sent = Value;
+    type Received = Value;
+    type DecodeState = Box<dyn DynStreamDecoder>;
+
+    fn decode_state(&self) -> Self::DecodeState {
+        (**self).decoder()
+    }
+
+    fn encode(&self, packet: &Value, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        (**self).encode(packet, dst)
+    }
+
+    fn decode(
+        &self,
+        state: &mut Self::DecodeState,
+        src: &mut BytesMut,
+    ) -> Result<Option<Value>, DeserializeError> {
+        state.decode(src)
+    }
+
+    fn decode_eof(
+        &self,
+        state: &mut Self::DecodeState,
+        src: &mut BytesMut,
+    ) -> Result<Option<Value>, DeserializeError> {
+        state.decode_eof(src)
+    }
+}
+
+/// A boxed run-time codec is a [`DatagramSerializer`] on [`Value`] packets, so it drops into a
+/// [`DatagramProtocol`](crate::DatagramProtocol):
+///
+/// ```
+/// # #[cfg(feature = "json")]
+/// # {
+/// use packetwire_proto::dynamic::CodecSpec;
+/// use packetwire_proto::{DatagramProtocol, Value};
+///
+/// let protocol = DatagramProtocol::new(CodecSpec::new("json").build_datagram().unwrap());
+/// assert_eq!(protocol.decode(b"\"hi\"").unwrap(), Value::from("hi"));
+/// # }
+/// ```
+impl DatagramSerializer for Box<dyn DynDatagramCodec> {
+    type Sent = Value;
+    type Received = Value;
+
+    fn serialize(&self, packet: &Value, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        DynDatagramCodec::serialize(&**self, packet, dst)
+    }
+
+    fn deserialize(&self, datagram: &[u8]) -> Result<Value, DeserializeError> {
+        DynDatagramCodec::deserialize(&**self, datagram)
+    }
+}
+
 fn erase<S>(serializer: S) -> Box<dyn DynStreamCodec>
 where
     S: StreamSerializer<Sent = Value, Received = Value> + 'static,

@@ -68,6 +68,8 @@ pub use packetwire_proto::*;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod os;
 #[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod server;
+#[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod sockopt;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod unix;

@@ -52,7 +52,7 @@ mod listener;
 mod pipe;
 mod resolve;
 mod server;
-mod stream;
+pub(crate) mod stream;
 mod tcp;
 mod tcp_listener;
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -1,0 +1,156 @@
+//! Small pieces the servers share: an async lock that lends its value out, a counting limit,
+//! and racing a future against stop signals.
+
+use std::future::{poll_fn, Future};
+use std::pin::pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+
+use crate::sync::{Event, Gate, GatePermit};
+
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No invariant spans a critical section: the data stays usable after a panic.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An async lock over an optional value: the holder takes the value out for as long as it
+/// holds the lock (across awaits), and the guard puts it back when dropped, even when the
+/// holder's future is cancelled. FIFO fairness is not promised; every waiter is woken on
+/// release ([`Gate`]).
+#[derive(Debug)]
+pub(crate) struct Slot<T> {
+    gate: Gate,
+    value: Mutex<Option<T>>,
+}
+
+pub(crate) struct SlotGuard<'a, T> {
+    slot: &'a Slot<T>,
+    value: Option<T>,
+    _permit: GatePermit<'a>,
+}
+
+impl<T> Slot<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Self {
+            gate: Gate::default(),
+            value: Mutex::new(Some(value)),
+        }
+    }
+
+    pub(crate) async fn lock(&self) -> SlotGuard<'_, T> {
+        let permit = self.gate.acquire().await;
+        let value = lock(&self.value).take();
+        SlotGuard {
+            slot: self,
+            value,
+            _permit: permit,
+        }
+    }
+}
+
+impl<T> SlotGuard<'_, T> {
+    /// The value, unless it was taken for good.
+    pub(crate) fn get_mut(&mut self) -> Option<&mut T> {
+        self.value.as_mut()
+    }
+
+    /// Takes the value for good: later holders find the slot empty.
+    pub(crate) fn take(&mut self) -> Option<T> {
+        self.value.take()
+    }
+}
+
+impl<T> Drop for SlotGuard<'_, T> {
+    fn drop(&mut self) {
+        if let Some(value) = self.value.take() {
+            *lock(&self.slot.value) = Some(value);
+        }
+        // The permit is released after this, with the value back in place.
+    }
+}
+
+/// At most `max` holders at a time (the server's connection limit).
+#[derive(Debug)]
+pub(crate) struct Limit {
+    state: Mutex<(usize, Vec<Waker>)>,
+}
+
+/// One place in a [`Limit`], given back on drop.
+#[derive(Debug)]
+pub(crate) struct LimitPermit {
+    limit: Arc<Limit>,
+}
+
+impl Limit {
+    pub(crate) fn new(max: usize) -> Arc<Self> {
+        Arc::new(Self {
+            state: Mutex::new((max, Vec::new())),
+        })
+    }
+
+    pub(crate) async fn acquire(self: &Arc<Self>) -> LimitPermit {
+        poll_fn(|cx| {
+            let mut state = lock(&self.state);
+            if state.0 > 0 {
+                state.0 -= 1;
+                return Poll::Ready(LimitPermit {
+                    limit: Arc::clone(self),
+                });
+            }
+            if !state.1.iter().any(|w| w.will_wake(cx.waker())) {
+                state.1.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl Drop for LimitPermit {
+    fn drop(&mut self) {
+        let wakers = {
+            let mut state = lock(&self.limit.state);
+            state.0 += 1;
+            std::mem::take(&mut state.1)
+        };
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// Runs `future` until it completes (`Some`) or `stop` is set (`None`). The future is polled
+/// first, so a ready result wins over a stop signal.
+pub(crate) async fn until<F: Future>(stop: &Event, future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    let mut stopped = pin!(stop.wait());
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if stopped.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Like [`until`], with two stop signals.
+pub(crate) async fn until_either<F: Future>(a: &Event, b: &Event, future: F) -> Option<F::Output> {
+    let mut future = pin!(future);
+    let mut a = pin!(a.wait());
+    let mut b = pin!(b.wait());
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
