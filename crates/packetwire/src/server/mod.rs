@@ -6,6 +6,8 @@
 //! |---|---|---|
 //! | TCP (optionally TLS) | [`TcpServer`] | [`StreamRequestHandler`] |
 //! | Unix stream | [`UnixStreamServer`] | [`StreamRequestHandler`] |
+//! | UDP | [`UdpServer`] | [`DatagramRequestHandler`] |
+//! | Unix datagram | [`UnixDatagramServer`] | [`DatagramRequestHandler`] |
 //!
 //! The servers run on any [`Runtime`](crate::runtime::Runtime) (tokio, smol): the one their
 //! listener was made on.
@@ -113,6 +115,7 @@
 //! `StreamProtocol::new(CodecSpec::new("json").build_stream()?)`.
 
 mod conn;
+mod datagram;
 mod handler;
 mod protocol;
 mod stream;
@@ -123,6 +126,10 @@ use std::io;
 use std::time::Duration;
 
 pub use conn::{StreamClient, StreamSession};
+pub use datagram::{
+    DatagramClient, DatagramRequestHandler, DatagramServerOptions, DatagramSession, UdpServer,
+    UnixDatagramServer, UnnamedPolicy, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_QUEUE,
+};
 pub use handler::{
     Address, Extensions, HandlerError, HandlerResult, RecvError, RecvParams, ServiceContext,
 };

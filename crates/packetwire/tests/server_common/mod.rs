@@ -100,6 +100,14 @@ impl StreamRequestHandler for TestHandler {
             } else {
                 session.recv().await
             };
+            // Only the "fds" request claims the descriptors; dropping the ancillary data
+            // closes the others before any reply goes out.
+            let fds = if matches!(&received, Ok(r) if *r == json!("fds")) {
+                ancillary.take_fds()
+            } else {
+                Vec::new()
+            };
+            drop(ancillary);
             let request = match received {
                 Ok(request) => request,
                 Err(RecvError::Parse(_)) => {
@@ -118,14 +126,6 @@ impl StreamRequestHandler for TestHandler {
                 state.total += 1;
                 state.total
             };
-            // Only the "fds" request claims the descriptors; dropping the ancillary data
-            // closes the others before the reply goes out.
-            let fds = if request == json!("fds") {
-                ancillary.take_fds()
-            } else {
-                Vec::new()
-            };
-            drop(ancillary);
             match request {
                 Value::Number(n) => {
                     session
