@@ -9,6 +9,12 @@
 //! | UDP | [`UdpServer`] | [`DatagramRequestHandler`] |
 //! | Unix datagram | [`UnixDatagramServer`] | [`DatagramRequestHandler`] |
 //!
+//! For programs without async code, `StandaloneTcpServer`, `StandaloneUnixStreamServer`,
+//! `StandaloneUdpServer` and `StandaloneUnixDatagramServer` (features `tokio` or `smol`) run
+//! the same servers on a private runtime: `serve_forever` blocks the calling thread,
+//! `shutdown(timeout)` from another thread makes it return, and `ServerThread` serves on a
+//! background thread until joined.
+//!
 //! The servers run on any [`Runtime`](crate::runtime::Runtime) (tokio, smol): the one their
 //! listener was made on.
 //!
@@ -118,6 +124,8 @@ mod conn;
 mod datagram;
 mod handler;
 mod protocol;
+#[cfg(any(feature = "tokio", feature = "smol"))]
+mod standalone;
 mod stream;
 mod util;
 
@@ -134,6 +142,11 @@ pub use handler::{
     Address, Extensions, HandlerError, HandlerResult, RecvError, RecvParams, ServiceContext,
 };
 pub use protocol::{ServerDatagramProtocol, ServerStreamProtocol, StreamRequestDecoder};
+#[cfg(any(feature = "tokio", feature = "smol"))]
+pub use standalone::{
+    BlockingServe, ServerThread, StandaloneTcpServer, StandaloneUdpServer,
+    StandaloneUnixDatagramServer, StandaloneUnixStreamServer,
+};
 pub use stream::{StreamRequestHandler, TcpServer, UnixStreamServer};
 
 /// The default [`ServerOptions::shutdown_grace`].
