@@ -114,11 +114,12 @@
 //!
 //! # Plugging in a protocol chosen at run time
 //!
-//! [`CodecSpec`](packetwire_proto::dynamic::CodecSpec) builds a boxed codec on
-//! [`Value`](packetwire_proto::Value) packets; wrapped in a
-//! [`StreamProtocol`](packetwire_proto::StreamProtocol) it serves a handler whose `Request`
-//! and `Response` are `Value`:
-//! `StreamProtocol::new(CodecSpec::new("json").build_stream()?)`.
+//! [`CodecSpec`](packetwire_proto::dynamic::CodecSpec) builds a protocol object on
+//! [`Value`](packetwire_proto::Value) packets, for a handler whose `Request` and `Response`
+//! are `Value`: `CodecSpec::new("json").stream_protocol()?` for the stream servers,
+//! `datagram_protocol()` for the datagram servers (or wrap the boxed codecs in
+//! [`DynStreamSerializer`](packetwire_proto::dynamic::DynStreamSerializer) and
+//! [`DynDatagramSerializer`](packetwire_proto::dynamic::DynDatagramSerializer)).
 
 mod conn;
 mod datagram;

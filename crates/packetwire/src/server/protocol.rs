@@ -9,8 +9,8 @@ use packetwire_proto::{
 
 /// A stream protocol as a server uses it: requests of type `Req` in, responses of type `Resp`
 /// out. Implemented by [`StreamProtocol`] whose received packets are `Req` and sent packets
-/// `Resp`, including one over a boxed run-time codec
-/// ([`CodecSpec::build_stream`](packetwire_proto::dynamic::CodecSpec::build_stream)).
+/// `Resp`, including one over a run-time codec
+/// ([`CodecSpec::stream_protocol`](packetwire_proto::dynamic::CodecSpec::stream_protocol)).
 pub trait ServerStreamProtocol<Req, Resp: ?Sized>: Send + Sync + 'static {
     /// Appends one framed response to `dst`.
     fn encode(&self, packet: &Resp, dst: &mut BytesMut) -> Result<(), BuildError>;
@@ -29,8 +29,8 @@ pub trait StreamRequestDecoder<Req>: Send {
 }
 
 /// A datagram protocol as a server uses it. Implemented by [`DatagramProtocol`], including
-/// one over a boxed run-time codec
-/// ([`CodecSpec::build_datagram`](packetwire_proto::dynamic::CodecSpec::build_datagram)).
+/// one over a run-time codec
+/// ([`CodecSpec::datagram_protocol`](packetwire_proto::dynamic::CodecSpec::datagram_protocol)).
 pub trait ServerDatagramProtocol<Req, Resp: ?Sized>: Send + Sync + 'static {
     /// Appends one serialized response to `dst`.
     fn encode(&self, packet: &Resp, dst: &mut BytesMut) -> Result<(), BuildError>;
