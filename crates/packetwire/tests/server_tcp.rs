@@ -22,6 +22,9 @@ runtime_tests! {
         server_common::state_across_receives_and_restarts(rt, Tcp).await
     }
     async fn login_in_on_connection(rt) { server_common::login_in_on_connection(rt, Tcp).await }
+    async fn handle_returning_before_receiving_refuses(rt) {
+        server_common::handle_returning_before_receiving_refuses(rt, Tcp).await
+    }
     async fn receive_timeout(rt) { server_common::receive_timeout(rt, Tcp).await }
     async fn peer_reset_right_after_accept(rt) {
         server_common::peer_reset_right_after_accept(rt, Tcp).await

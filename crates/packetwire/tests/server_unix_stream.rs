@@ -22,6 +22,9 @@ runtime_tests! {
         server_common::state_across_receives_and_restarts(rt, Unix).await
     }
     async fn login_in_on_connection(rt) { server_common::login_in_on_connection(rt, Unix).await }
+    async fn handle_returning_before_receiving_refuses(rt) {
+        server_common::handle_returning_before_receiving_refuses(rt, Unix).await
+    }
     async fn receive_timeout(rt) { server_common::receive_timeout(rt, Unix).await }
     async fn peer_reset_right_after_accept(rt) {
         server_common::peer_reset_right_after_accept(rt, Unix).await
@@ -149,7 +152,14 @@ mod unix_only {
 
     async fn abstract_name(rt: Arc<dyn Runtime>) -> TestResult {
         use packetwire::server::UnixStreamServer;
-        let name = format!("@packetwire-server-test-{}", std::process::id());
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        // Unique per test run: the tokio and smol variants run at the same time.
+        let name = format!(
+            "@packetwire-server-test-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let server = UnixStreamServer::bind(
             &name,
             crate::server_common::protocol(),

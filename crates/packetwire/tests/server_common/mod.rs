@@ -28,6 +28,7 @@ pub(crate) struct Counters {
     pub(crate) inits: AtomicUsize,
     pub(crate) teardowns: AtomicUsize,
     pub(crate) background_ticks: AtomicUsize,
+    pub(crate) slow_started: AtomicUsize,
 }
 
 /// A handler whose behaviour each request picks.
@@ -36,6 +37,8 @@ pub(crate) struct TestHandler {
     pub(crate) counters: Arc<Counters>,
     /// Ask for a password in `on_connection`.
     pub(crate) login: bool,
+    /// Return from `handle` before receiving anything (refuse every client).
+    pub(crate) refuse: bool,
 }
 
 #[derive(Clone, Default)]
@@ -88,6 +91,9 @@ impl StreamRequestHandler for TestHandler {
 
     async fn handle(&self, session: &mut StreamSession<Value, Value>) -> HandlerResult {
         self.counters.handle_calls.fetch_add(1, Ordering::SeqCst);
+        if self.refuse {
+            return Ok(());
+        }
         // State of this call only: reset when `handle` starts again.
         let mut in_this_call = 0u64;
         let unix = session.peer_addr().as_unix().is_some();
@@ -156,6 +162,7 @@ impl StreamRequestHandler for TestHandler {
                         }
                     }
                     "slow" => {
+                        self.counters.slow_started.fetch_add(1, Ordering::SeqCst);
                         runtime::sleep(&**session.client().runtime(), Duration::from_millis(300))
                             .await;
                         session.send_packet(&json!("slow done")).await?;
@@ -423,6 +430,18 @@ async fn started(
     Ok((server, task))
 }
 
+/// Waits until `n` "slow" requests have started.
+async fn slow_started(rt: &Arc<dyn Runtime>, server: &AnyServer, n: usize) {
+    let counters = server.counters();
+    for _ in 0..1000 {
+        if counters.slow_started.load(Ordering::SeqCst) >= n {
+            return;
+        }
+        runtime::sleep(&**rt, Duration::from_millis(2)).await;
+    }
+    panic!("the slow request never started");
+}
+
 // ---- scenarios -------------------------------------------------------------------------
 
 pub(crate) async fn lifecycle(rt: Arc<dyn Runtime>, t: Transport) -> TestResult {
@@ -610,6 +629,39 @@ pub(crate) async fn login_in_on_connection(rt: Arc<dyn Runtime>, t: Transport) -
     Ok(())
 }
 
+pub(crate) async fn handle_returning_before_receiving_refuses(
+    rt: Arc<dyn Runtime>,
+    t: Transport,
+) -> TestResult {
+    let handler = TestHandler {
+        refuse: true,
+        ..TestHandler::default()
+    };
+    let (server, _task) = started(&rt, t, handler).await?;
+    let counters = server.counters();
+    for _ in 0..3 {
+        match server.connect().await {
+            Ok(mut conn) => {
+                let _ = conn.send(&json!("ping")).await;
+                assert!(within(&rt, 5000, conn.is_ended()).await);
+            }
+            // The reset can come before the connect call has looked at the socket.
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}"),
+        }
+    }
+    for _ in 0..500 {
+        if counters.handle_calls.load(Ordering::SeqCst) == 3 {
+            break;
+        }
+        runtime::sleep(&*rt, Duration::from_millis(2)).await;
+    }
+    // One `handle` call per client: no new call was started for the refused ones.
+    assert_eq!(counters.handle_calls.load(Ordering::SeqCst), 3);
+    assert!(server.is_serving());
+    server.server_close().await;
+    Ok(())
+}
+
 pub(crate) async fn receive_timeout(rt: Arc<dyn Runtime>, t: Transport) -> TestResult {
     let (server, _task) = started(&rt, t, TestHandler::default()).await?;
     let mut conn = server.connect().await?;
@@ -692,7 +744,7 @@ pub(crate) async fn shutdown_with_busy_client(rt: Arc<dyn Runtime>, t: Transport
     let mut idle = server.connect().await?;
     assert_eq!(idle.request(json!("ping")).await?, json!("pong"));
     busy.send(&json!("slow")).await?;
-    runtime::sleep(&*rt, Duration::from_millis(50)).await;
+    slow_started(&rt, &server, 1).await;
     within(&rt, 5000, server.shutdown()).await;
     // The busy client got its answer before the end; the idle one was let go.
     assert_eq!(busy.recv().await?, json!("slow done"));
@@ -712,7 +764,7 @@ pub(crate) async fn shutdown_with_busy_client(rt: Arc<dyn Runtime>, t: Transport
     server.wait_serving(&rt).await;
     let mut busy = server.connect().await?;
     busy.send(&json!("slow")).await?;
-    runtime::sleep(&*rt, Duration::from_millis(20)).await;
+    slow_started(&rt, &server, 1).await;
     within(&rt, 2000, server.shutdown()).await;
     assert!(busy.is_ended().await);
     within(&rt, 2000, task.join()).await;

@@ -90,7 +90,7 @@ impl DatagramRequestHandler for DgramHandler {
                 "fail" => return Err("boom (expected by the test)".into()),
                 "total" => json!(total),
                 "slow" => {
-                    runtime::sleep(&**session.client().runtime(), Duration::from_millis(150)).await;
+                    runtime::sleep(&**session.client().runtime(), Duration::from_millis(400)).await;
                     json!("slow done")
                 }
                 "pair" => {
@@ -327,6 +327,17 @@ pub(crate) async fn within<F: std::future::Future>(
         .expect("took too long")
 }
 
+/// Waits until the handler has been called `n` times.
+async fn handled(rt: &Arc<dyn Runtime>, server: &AnyServer, n: usize) {
+    for _ in 0..1000 {
+        if server.handler().handle_calls.load(Ordering::SeqCst) >= n {
+            return;
+        }
+        runtime::sleep(&**rt, Duration::from_millis(2)).await;
+    }
+    panic!("the handler was not called {n} times");
+}
+
 async fn nothing_within(rt: &Arc<dyn Runtime>, ms: u64, client: &Client) -> bool {
     runtime::timeout(&**rt, Duration::from_millis(ms), client.recv())
         .await
@@ -447,7 +458,7 @@ pub(crate) async fn bounded_queue_drops_the_oldest(
         AnyServer::started(&rt, t, DatagramServerOptions::new().max_queue(2)).await?;
     let client = server.client().await?;
     client.send(&json!("slow")).await?;
-    runtime::sleep(&*rt, Duration::from_millis(30)).await;
+    handled(&rt, &server, 1).await;
     for n in 1..=5 {
         client.send(&json!(n)).await?;
     }
@@ -531,6 +542,7 @@ pub(crate) async fn shutdown_with_queued_datagrams(
     server.wait_serving(&rt).await;
     let client = server.client().await?;
     client.send(&json!("slow")).await?;
+    handled(&rt, &server, 1).await;
     for n in 1..=3 {
         client.send(&json!(n)).await?;
     }
