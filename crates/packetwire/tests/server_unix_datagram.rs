@@ -137,6 +137,27 @@ mod unix_only {
         Ok(())
     }
 
+    async fn file_mode(rt: Arc<dyn Runtime>) -> TestResult {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("m.sock");
+        let socket = UnixDatagram::bind(&path).await?;
+        let server = UnixDatagramServer::from_socket(
+            socket,
+            crate::server_dgram_common::protocol(),
+            DgramHandler::default(),
+            DatagramServerOptions::new().mode(0o600),
+        )?;
+        assert_eq!(
+            std::fs::metadata(&path)?.permissions().mode() & 0o777,
+            0o600
+        );
+        server.server_close().await;
+        assert!(!path.exists());
+        let _ = rt;
+        Ok(())
+    }
+
     async fn socket_file_removed_only_if_ours(rt: Arc<dyn Runtime>) -> TestResult {
         let (server, _task) =
             AnyServer::started(&rt, Transport::Unix, DatagramServerOptions::new()).await?;
@@ -196,6 +217,7 @@ mod unix_only {
         async fn unclaimed_fds_are_closed(rt) { unclaimed_fds_closed(rt).await }
         async fn unnamed_sender_policies(rt) { unnamed_senders(rt).await }
         async fn socket_file_left_alone_when_replaced(rt) { socket_file_removed_only_if_ours(rt).await }
+        async fn socket_file_mode(rt) { file_mode(rt).await }
         async fn idle_sessions_expire_and_session_limit(rt) { idle_sessions_expire(rt).await }
     }
 }

@@ -19,7 +19,7 @@ use super::handler::{
 };
 use super::protocol::ServerDatagramProtocol;
 use super::stream::{addr_list, drain_tasks, stop_run, Run, RunGuard, RunState};
-use super::util::{lock, until};
+use super::util::{catch_panic, lock, until};
 use super::ServeError;
 use crate::client::SendPacketError;
 use crate::net::{DatagramReceiveError, UdpSocket, UnixDatagram};
@@ -265,6 +265,8 @@ type Decoder<Req> = Arc<dyn Fn(&[u8]) -> Result<Req, packetwire_proto::ParseErro
 
 struct Shared<Req, Resp: ?Sized> {
     socket: Socket,
+    /// Whether datagrams are received with their ancillary data.
+    ancillary: bool,
     local: Address,
     encoder: Encoder<Resp>,
     decode: Decoder<Req>,
@@ -440,7 +442,7 @@ impl<Req, Resp: ?Sized> DatagramSession<Req, Resp> {
         ancillary: Option<&mut SocketAncillary<'_>>,
     ) -> Result<Req, RecvError> {
         self.receives += 1;
-        if ancillary.is_some() && !matches!(self.client.shared.socket, Socket::Unix(_)) {
+        if ancillary.is_some() && !self.client.shared.ancillary {
             return Err(RecvError::Unsupported);
         }
         let datagram = match self.first.take() {
@@ -510,6 +512,7 @@ impl<H: DatagramRequestHandler> DatagramCore<H> {
         Self {
             handler: Arc::new(handler),
             shared: Arc::new(Shared {
+                ancillary: options.receive_ancillary.is_some(),
                 socket,
                 local,
                 encoder,
@@ -695,6 +698,9 @@ impl<H: DatagramRequestHandler> DatagramCore<H> {
         client: DatagramClient<H::Request, H::Response>,
         slot: Arc<ClientSlot>,
     ) {
+        // If the handler panics or the task is aborted, the client must not stay "active"
+        // for good: its next datagram starts a new task.
+        let mut reset = ActiveReset(Some(Arc::clone(&slot)));
         loop {
             let (first, extensions) = {
                 let mut queue = lock(&slot.queue);
@@ -704,6 +710,7 @@ impl<H: DatagramRequestHandler> DatagramCore<H> {
                     }
                     _ => {
                         queue.active = false;
+                        reset.0 = None;
                         return;
                     }
                 }
@@ -715,7 +722,9 @@ impl<H: DatagramRequestHandler> DatagramCore<H> {
                 receives: 0,
                 extensions,
             };
-            let result = self.handler.handle(&mut session).await;
+            let result = catch_panic(self.handler.handle(&mut session))
+                .await
+                .and_then(|r| r);
             if let Err(e) = result {
                 log_handler_error(&client.peer, "handle", &e);
             }
@@ -730,6 +739,17 @@ const ENOMEM: i32 = 12;
 const ENOBUFS: i32 = 105;
 
 /// Errors that one datagram or a short lack of memory causes: the server goes on.
+/// Marks a client inactive when dropped while armed.
+struct ActiveReset(Option<Arc<ClientSlot>>);
+
+impl Drop for ActiveReset {
+    fn drop(&mut self) {
+        if let Some(slot) = self.0.take() {
+            lock(&slot.queue).active = false;
+        }
+    }
+}
+
 fn is_transient(error: &io::Error) -> bool {
     matches!(
         error.kind(),

@@ -179,8 +179,8 @@ impl ServerOptions {
     }
 
     /// At most `max` clients handled at once: the server stops accepting while it is full
-    /// (new clients wait in the listen backlog). Datagram servers: at most `max` client
-    /// sessions; datagrams from new addresses are dropped while full.
+    /// (new clients wait in the listen backlog). Datagram servers have
+    /// [`DatagramServerOptions::max_sessions`] instead.
     ///
     /// # Panics
     ///

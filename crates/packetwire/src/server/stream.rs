@@ -15,7 +15,7 @@ use super::handler::{
     is_disconnection, log_handler_error, Address, Extensions, HandlerResult, ServiceContext,
 };
 use super::protocol::ServerStreamProtocol;
-use super::util::{lock, until, Limit, LimitPermit};
+use super::util::{catch_panic, lock, until, Limit, LimitPermit};
 use super::{ServeError, ServerOptions};
 use crate::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::runtime::{self, Runtime, TaskHandle};
@@ -446,7 +446,8 @@ impl<H: StreamRequestHandler> StreamCore<H> {
         } else {
             tracing::debug!(client = %peer, "Accepted new connection (address = {peer})");
         }
-        let forced = match self.handler.on_connection(&mut session).await {
+        let on_connection = catch_panic(self.handler.on_connection(&mut session)).await;
+        let forced = match on_connection.and_then(|r| r) {
             Err(e) => {
                 log_handler_error(&peer, "on_connection", &e);
                 session.client().abort();
@@ -457,7 +458,8 @@ impl<H: StreamRequestHandler> StreamCore<H> {
                 let mut forced = false;
                 while !session.is_over() {
                     let before = session.receives();
-                    match self.handler.handle(&mut session).await {
+                    let handled = catch_panic(self.handler.handle(&mut session)).await;
+                    match handled.and_then(|r| r) {
                         Ok(()) if session.receives() == before && !session.is_closing() => {
                             // Returned before its first receive: refuse the client.
                             forced = true;
@@ -475,7 +477,8 @@ impl<H: StreamRequestHandler> StreamCore<H> {
             }
         };
         session.end();
-        if let Err(e) = self.handler.on_disconnection(&mut session).await {
+        let on_disconnection = catch_panic(self.handler.on_disconnection(&mut session)).await;
+        if let Err(e) = on_disconnection.and_then(|r| r) {
             tracing::warn!(client = %peer, "on_disconnection failed: {e}");
         }
         if forced {

@@ -154,3 +154,26 @@ pub(crate) async fn until_either<F: Future>(a: &Event, b: &Event, future: F) -> 
     })
     .await
 }
+
+/// Runs `future`, turning a panic into `Err` (the panic hook has reported it): a panicking
+/// handler is a handler error, not the end of its client's task.
+pub(crate) async fn catch_panic<F: Future>(future: F) -> Result<F::Output, super::HandlerError> {
+    let mut future = pin!(future);
+    poll_fn(|cx| {
+        let poll =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.as_mut().poll(cx)));
+        match poll {
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".to_owned());
+                Poll::Ready(Err(format!("the handler panicked: {message}").into()))
+            }
+        }
+    })
+    .await
+}

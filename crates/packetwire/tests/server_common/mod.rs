@@ -141,6 +141,7 @@ impl StreamRequestHandler for TestHandler {
                 Value::String(s) => match s.as_str() {
                     "ping" => session.send_packet(&json!("pong")).await?,
                     "fail" => return Err("boom (expected by the test)".into()),
+                    "panic" => panic!("handler panic (expected by the test)"),
                     "count" => session.send_packet(&json!([in_this_call, total])).await?,
                     "return" => {
                         session.send_packet(&json!("returning")).await?;
@@ -576,6 +577,10 @@ pub(crate) async fn handler_error_closes_only_that_client(
     assert_eq!(b.request(json!(41)).await?, json!(42));
     let mut c = server.connect().await?;
     assert_eq!(c.request(json!("ping")).await?, json!("pong"));
+    // A panicking handler ends its own connection only.
+    c.send(&json!("panic")).await?;
+    assert!(within(&rt, 5000, c.is_ended()).await);
+    assert_eq!(b.request(json!(1)).await?, json!(2));
     assert!(server.is_serving());
     server.server_close().await;
     Ok(())
