@@ -13,6 +13,7 @@ runtime_tests! {
     async fn close_while_serving_and_concurrent_shutdowns(rt) {
         server_common::close_while_serving_and_concurrent_shutdowns(rt, Tcp).await
     }
+    async fn stop_from_a_handler(rt) { server_common::stop_from_a_handler(rt, Tcp).await }
     async fn pipelined_and_split(rt) { server_common::pipelined_and_split(rt, Tcp).await }
     async fn bad_request_then_good(rt) { server_common::bad_request_then_good(rt, Tcp).await }
     async fn handler_error_closes_only_that_client(rt) {

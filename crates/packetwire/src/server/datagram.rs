@@ -539,7 +539,8 @@ impl<H: DatagramRequestHandler> DatagramCore<H> {
         };
         let runtime = Arc::clone(self.runtime());
         let local = vec![self.shared.local.clone()];
-        let mut service = ServiceContext::new(Arc::clone(&runtime), local.clone());
+        let mut service =
+            ServiceContext::new(Arc::clone(&runtime), Arc::clone(&run.stop), local.clone());
         match until(&run.stop, self.handler.service_init(&mut service)).await {
             Some(Ok(())) => {}
             Some(Err(e)) => {

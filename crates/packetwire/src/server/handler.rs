@@ -312,6 +312,37 @@ impl fmt::Debug for Extensions {
     }
 }
 
+/// Stops one serve of a server from inside (a handler, a background task); see
+/// [`ServiceContext::shutdown_trigger`].
+///
+/// [`trigger`](Self::trigger) only starts the shutdown: it does not wait, since the caller
+/// may be one of the tasks the shutdown waits for.
+#[derive(Clone)]
+pub struct ShutdownTrigger {
+    stop: Arc<crate::sync::Event>,
+}
+
+impl fmt::Debug for ShutdownTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShutdownTrigger")
+            .field("triggered", &self.is_triggered())
+            .finish()
+    }
+}
+
+impl ShutdownTrigger {
+    /// Starts the shutdown of the serve this trigger belongs to (as the server's
+    /// `shutdown`, without waiting). Does nothing once that serve is over.
+    pub fn trigger(&self) {
+        self.stop.set();
+    }
+
+    /// Whether the serve is stopping or over.
+    pub fn is_triggered(&self) -> bool {
+        self.stop.is_set()
+    }
+}
+
 enum Teardown {
     Sync(Box<dyn FnOnce() + Send>),
     Async(BoxFuture<()>),
@@ -329,6 +360,7 @@ enum Teardown {
 ///   [`Extensions`].
 pub struct ServiceContext {
     runtime: Arc<dyn Runtime>,
+    stop: Arc<crate::sync::Event>,
     local_addrs: Vec<Address>,
     tasks: Vec<Box<dyn TaskHandle>>,
     teardown: Vec<Teardown>,
@@ -346,9 +378,14 @@ impl fmt::Debug for ServiceContext {
 }
 
 impl ServiceContext {
-    pub(crate) fn new(runtime: Arc<dyn Runtime>, local_addrs: Vec<Address>) -> Self {
+    pub(crate) fn new(
+        runtime: Arc<dyn Runtime>,
+        stop: Arc<crate::sync::Event>,
+        local_addrs: Vec<Address>,
+    ) -> Self {
         Self {
             runtime,
+            stop,
             local_addrs,
             tasks: Vec::new(),
             teardown: Vec::new(),
@@ -359,6 +396,14 @@ impl ServiceContext {
     /// The runtime the server runs on (to sleep, or to spawn with a handle of your own).
     pub fn runtime(&self) -> &Arc<dyn Runtime> {
         &self.runtime
+    }
+
+    /// A handle that stops this serve (EasyNetwork's handler calling `server.shutdown()`):
+    /// keep it in the handler, or seed it into the [client extensions](Self::client_extensions).
+    pub fn shutdown_trigger(&self) -> ShutdownTrigger {
+        ShutdownTrigger {
+            stop: Arc::clone(&self.stop),
+        }
     }
 
     /// The addresses the server listens on.

@@ -141,6 +141,7 @@ pub use datagram::{
 };
 pub use handler::{
     Address, Extensions, HandlerError, HandlerResult, RecvError, RecvParams, ServiceContext,
+    ShutdownTrigger,
 };
 pub use protocol::{ServerDatagramProtocol, ServerStreamProtocol, StreamRequestDecoder};
 #[cfg(any(feature = "tokio", feature = "smol"))]

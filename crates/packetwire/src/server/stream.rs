@@ -45,6 +45,12 @@ use crate::unix::UnixSocketAddress;
 /// - `on_disconnection` runs once `on_connection` completed, including after a `handle`
 ///   error and before the forced close, so it can still send a last packet.
 ///
+/// How a connection ends: after the peer closed it, or after the handler closed the client,
+/// the server closes it gracefully (the peer reads every reply, then the end of the stream;
+/// TLS sends `close_notify`). After a handler error or panic, or a `handle` that returned
+/// before receiving, it is aborted: over TCP without TLS the peer sees a reset (EasyNetwork
+/// resets in every case where the handler did not close the client itself).
+///
 /// The methods return `impl Future + Send`: write them as `async fn` in the `impl`.
 pub trait StreamRequestHandler: Send + Sync + 'static {
     /// The packets clients send.
@@ -271,7 +277,11 @@ impl<H: StreamRequestHandler> StreamCore<H> {
         let Some(listener) = lock(&self.listener).clone() else {
             return Err(ServeError::Closed);
         };
-        let mut service = ServiceContext::new(Arc::clone(&self.runtime), self.addrs.clone());
+        let mut service = ServiceContext::new(
+            Arc::clone(&self.runtime),
+            Arc::clone(&run.stop),
+            self.addrs.clone(),
+        );
         match until(&run.stop, self.handler.service_init(&mut service)).await {
             Some(Ok(())) => {}
             Some(Err(e)) => {

@@ -12,7 +12,7 @@ use packetwire::net::{TcpStream, UnixStream};
 use packetwire::runtime::{self, Runtime, TaskHandle};
 use packetwire::server::{
     HandlerResult, RecvError, RecvParams, ServeError, ServerOptions, ServiceContext,
-    StreamRequestHandler, StreamSession, TcpServer, UnixStreamServer,
+    ShutdownTrigger, StreamRequestHandler, StreamSession, TcpServer, UnixStreamServer,
 };
 use packetwire::unix::SocketAncillary;
 use packetwire::{JsonSerializer, StreamProtocol};
@@ -65,6 +65,8 @@ impl StreamRequestHandler for TestHandler {
             }
         });
         service.client_extensions().insert(PerClient::default());
+        let trigger = service.shutdown_trigger();
+        service.client_extensions().insert(trigger);
         Ok(())
     }
 
@@ -140,6 +142,13 @@ impl StreamRequestHandler for TestHandler {
                 }
                 Value::String(s) => match s.as_str() {
                     "ping" => session.send_packet(&json!("pong")).await?,
+                    "stop the server" => {
+                        let trigger = session.extensions().get::<ShutdownTrigger>().cloned();
+                        session.send_packet(&json!("stopping")).await?;
+                        if let Some(trigger) = trigger {
+                            trigger.trigger();
+                        }
+                    }
                     "fail" => return Err("boom (expected by the test)".into()),
                     "panic" => panic!("handler panic (expected by the test)"),
                     "count" => session.send_packet(&json!([in_this_call, total])).await?,
@@ -521,6 +530,25 @@ pub(crate) async fn close_while_serving_and_concurrent_shutdowns(
         assert!(!path.exists(), "socket file left behind");
     }
     assert!(server.connect().await.is_err());
+    Ok(())
+}
+
+pub(crate) async fn stop_from_a_handler(rt: Arc<dyn Runtime>, t: Transport) -> TestResult {
+    let server = AnyServer::bind(t, TestHandler::default(), ServerOptions::new()).await?;
+    for _ in 0..2 {
+        let (mut task, result) = server.spawn_serve(&rt);
+        server.wait_serving(&rt).await;
+        let mut conn = server.connect().await?;
+        assert_eq!(
+            conn.request(json!("stop the server")).await?,
+            json!("stopping")
+        );
+        within(&rt, 5000, task.join()).await;
+        assert!(matches!(*result.lock().unwrap(), Some(Ok(()))));
+        assert!(conn.is_ended().await);
+        // The trigger belonged to that serve: the next one starts clean.
+    }
+    server.server_close().await;
     Ok(())
 }
 
