@@ -802,6 +802,11 @@ macro_rules! datagram_server_methods {
             self.core.dropped.load(Ordering::Relaxed)
         }
 
+        /// The options of the server's socket.
+        pub fn socket_options(&self) -> SocketOptions<'_> {
+            self.core.shared.socket.options()
+        }
+
         /// How many client sessions are kept.
         pub fn sessions(&self) -> usize {
             self.core.sessions.load(Ordering::Relaxed)

@@ -104,6 +104,7 @@ type AcceptFuture<'a> = Pin<Box<dyn Future<Output = io::Result<(RawConn, Address
 
 trait Acceptor: Send + Sync + 'static {
     fn accept_conn(&self) -> AcceptFuture<'_>;
+    fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>>;
 }
 
 impl Acceptor for TcpListener {
@@ -113,6 +114,10 @@ impl Acceptor for TcpListener {
             Ok((RawConn::Tcp(stream), Address::Inet(peer)))
         })
     }
+
+    fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        self.sockets()
+    }
 }
 
 impl Acceptor for UnixListener {
@@ -121,6 +126,10 @@ impl Acceptor for UnixListener {
             let (stream, peer) = self.accept().await?;
             Ok((RawConn::Unix(stream), Address::Unix(peer)))
         })
+    }
+
+    fn fds(&self) -> Vec<std::os::fd::BorrowedFd<'_>> {
+        self.sockets()
     }
 }
 
@@ -559,6 +568,21 @@ macro_rules! server_methods {
         /// Whether the listening socket is open (until [`server_close`](Self::server_close)).
         pub fn is_listening(&self) -> bool {
             self.core.is_listening()
+        }
+
+        /// Runs `f` with the options of the listening sockets (EasyNetwork's `get_sockets()`
+        /// proxies); `None` once the server is closed.
+        pub fn with_socket_options<R>(
+            &self,
+            f: impl FnOnce(&[crate::sockopt::SocketOptions<'_>]) -> R,
+        ) -> Option<R> {
+            let listener = lock(&self.core.listener).clone()?;
+            let options: Vec<_> = listener
+                .fds()
+                .into_iter()
+                .map(crate::sockopt::SocketOptions::from_fd)
+                .collect();
+            Some(f(&options))
         }
 
         /// How many client connections are being handled.

@@ -459,6 +459,18 @@ pub(crate) async fn lifecycle(rt: Arc<dyn Runtime>, t: Transport) -> TestResult 
     let counters = server.counters();
     assert!(!server.is_serving());
     assert!(server.is_listening());
+    let kinds = match &server {
+        AnyServer::Tcp(s) => {
+            s.with_socket_options(|o| o.iter().map(|o| o.kind().ok()).collect::<Vec<_>>())
+        }
+        AnyServer::Unix(s, _) => {
+            s.with_socket_options(|o| o.iter().map(|o| o.kind().ok()).collect::<Vec<_>>())
+        }
+    };
+    assert_eq!(
+        kinds,
+        Some(vec![Some(packetwire::sockopt::SocketKind::Stream)])
+    );
     // Shutdown when idle does nothing.
     server.shutdown().await;
     for round in 1..=3 {
