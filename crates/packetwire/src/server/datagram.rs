@@ -290,6 +290,22 @@ impl<Req, Resp: ?Sized> Clone for DatagramClient<Req, Resp> {
     }
 }
 
+/// Two handles are equal when they name the same client address of the same server (as
+/// EasyNetwork's datagram clients).
+impl<Req, Resp: ?Sized> PartialEq for DatagramClient<Req, Resp> {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.shared, &other.shared) && self.peer == other.peer
+    }
+}
+
+impl<Req, Resp: ?Sized> Eq for DatagramClient<Req, Resp> {}
+
+impl<Req, Resp: ?Sized> std::hash::Hash for DatagramClient<Req, Resp> {
+    fn hash<S: std::hash::Hasher>(&self, state: &mut S) {
+        self.peer.hash(state);
+    }
+}
+
 impl<Req, Resp: ?Sized> fmt::Debug for DatagramClient<Req, Resp> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatagramClient")

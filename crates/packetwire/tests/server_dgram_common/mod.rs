@@ -11,8 +11,9 @@ use std::time::Duration;
 use packetwire::net::{UdpSocket, UnixDatagram};
 use packetwire::runtime::{self, Runtime, TaskHandle};
 use packetwire::server::{
-    Address, DatagramRequestHandler, DatagramServerOptions, DatagramSession, HandlerResult,
-    RecvError, RecvParams, ServeError, ServiceContext, UdpServer, UnixDatagramServer,
+    Address, DatagramClient, DatagramRequestHandler, DatagramServerOptions, DatagramSession,
+    HandlerResult, RecvError, RecvParams, ServeError, ServiceContext, UdpServer,
+    UnixDatagramServer,
 };
 use packetwire::unix::SocketAncillary;
 use packetwire::{DatagramProtocol, JsonSerializer};
@@ -27,6 +28,8 @@ pub(crate) struct DgramHandler {
     pub(crate) teardowns: Arc<AtomicUsize>,
     pub(crate) send_failures: AtomicUsize,
     pub(crate) refused: Mutex<HashSet<Address>>,
+    /// Every client handle seen: equal handles for one address.
+    pub(crate) clients: Mutex<HashSet<DatagramClient<Value, Value>>>,
 }
 
 #[derive(Clone, Default)]
@@ -47,6 +50,10 @@ impl DatagramRequestHandler for DgramHandler {
 
     async fn handle(&self, session: &mut DatagramSession<Value, Value>) -> HandlerResult {
         self.handle_calls.fetch_add(1, Ordering::SeqCst);
+        self.clients
+            .lock()
+            .unwrap()
+            .insert(session.client().clone());
         if self.refused.lock().unwrap().contains(session.peer_addr()) {
             // Returning before the first receive discards the datagram.
             return Ok(());
@@ -452,6 +459,9 @@ pub(crate) async fn ordering_and_queueing(rt: Arc<dyn Runtime>, t: Transport) ->
         json!(2)
     );
     assert_eq!(server.dropped(), 0);
+    // Many handler calls, two clients.
+    assert!(server.handler().handle_calls.load(Ordering::SeqCst) > 2);
+    assert_eq!(server.handler().clients.lock().unwrap().len(), 2);
     server.server_close().await;
     Ok(())
 }
