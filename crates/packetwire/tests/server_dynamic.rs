@@ -45,6 +45,25 @@ impl DatagramRequestHandler for EchoValues {
 }
 
 runtime_tests! {
+    async fn ready_made_echo_on_unix_datagram(rt) {
+        use packetwire::server::{EchoHandler, UnixDatagramServer};
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("echo.sock");
+        let protocol = CodecSpec::new("json").datagram_protocol()?;
+        let server = UnixDatagramServer::bind(&path, protocol, EchoHandler::<Value>::new()).await?;
+        let serving = rt.spawn(Box::pin({
+            let server = server.clone();
+            async move { server.serve_forever().await.unwrap() }
+        }));
+        let client = packetwire::net::UnixDatagram::connect(&path).await?;
+        client.send(b"{bad").await?;
+        client.send(b"{\"k\": null}").await?;
+        assert_eq!(client.receive().await?, &b"{\"k\":null}"[..]);
+        server.server_close().await;
+        drop(serving);
+        Ok(())
+    }
+
     async fn stream_echo_with_wrapped_codec(rt) {
         let mut spec = CodecSpec::new("json");
         spec.wrap = vec!["base64".into()];

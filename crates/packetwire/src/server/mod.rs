@@ -123,6 +123,7 @@
 
 mod conn;
 mod datagram;
+mod echo;
 mod handler;
 mod protocol;
 #[cfg(any(feature = "tokio", feature = "smol"))]
@@ -139,6 +140,7 @@ pub use datagram::{
     DatagramClient, DatagramRequestHandler, DatagramServerOptions, DatagramSession, UdpServer,
     UnixDatagramServer, UnnamedPolicy, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_QUEUE,
 };
+pub use echo::EchoHandler;
 pub use handler::{
     Address, Extensions, HandlerError, HandlerResult, RecvError, RecvParams, ServiceContext,
     ShutdownTrigger,
