@@ -178,12 +178,12 @@ fn unix_stream_end_to_end() -> TestResult {
 
 #[test]
 fn udp_end_to_end() -> TestResult {
-    let server = StandaloneUdpServer::bind(
+    let server = StandaloneUdpServer::bind_with(
         "127.0.0.1",
         0,
         datagram_protocol(),
         Echo::default(),
-        DatagramServerOptions::new(),
+        DatagramServerOptions::new().max_queue(8),
     )?;
     let addr = server.local_addr();
     let running = ServerThread::start(server)?;
@@ -202,12 +202,7 @@ fn udp_end_to_end() -> TestResult {
 fn unix_datagram_end_to_end() -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("d.sock");
-    let server = StandaloneUnixDatagramServer::bind(
-        &path,
-        datagram_protocol(),
-        Echo::default(),
-        DatagramServerOptions::new(),
-    )?;
+    let server = StandaloneUnixDatagramServer::bind(&path, datagram_protocol(), Echo::default())?;
     let running = ServerThread::start(server)?;
     let client = std::os::unix::net::UnixDatagram::bind(dir.path().join("client.sock"))?;
     client.set_read_timeout(Some(LIMIT))?;

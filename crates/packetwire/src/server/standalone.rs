@@ -326,8 +326,16 @@ impl<H: StreamRequestHandler> StandaloneUnixStreamServer<H> {
 }
 
 impl<H: DatagramRequestHandler> StandaloneUdpServer<H> {
-    /// Binds `host:port` with a private runtime.
-    pub fn bind<P>(
+    /// Binds `host:port` with a private runtime and the default options.
+    pub fn bind<P>(host: &str, port: u16, protocol: P, handler: H) -> io::Result<Self>
+    where
+        P: ServerDatagramProtocol<H::Request, H::Response>,
+    {
+        Self::bind_with(host, port, protocol, handler, DatagramServerOptions::new())
+    }
+
+    /// [`bind`](Self::bind) with options.
+    pub fn bind_with<P>(
         host: &str,
         port: u16,
         protocol: P,
@@ -350,8 +358,16 @@ impl<H: DatagramRequestHandler> StandaloneUdpServer<H> {
 }
 
 impl<H: DatagramRequestHandler> StandaloneUnixDatagramServer<H> {
-    /// Binds `path` (`@name`: abstract) with a private runtime.
-    pub fn bind<P>(
+    /// Binds `path` (`@name`: abstract) with a private runtime and the default options.
+    pub fn bind<P>(path: impl AsRef<Path>, protocol: P, handler: H) -> io::Result<Self>
+    where
+        P: ServerDatagramProtocol<H::Request, H::Response>,
+    {
+        Self::bind_with(path, protocol, handler, DatagramServerOptions::new())
+    }
+
+    /// [`bind`](Self::bind) with options.
+    pub fn bind_with<P>(
         path: impl AsRef<Path>,
         protocol: P,
         handler: H,
