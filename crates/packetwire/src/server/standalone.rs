@@ -134,6 +134,11 @@ macro_rules! standalone {
             /// Serves until [`shutdown`](Self::shutdown) or [`server_close`](Self::server_close)
             /// is called from another thread, blocking this one (the server's tasks run on it).
             /// Can be called again after a shutdown.
+            ///
+            /// # Panics
+            ///
+            /// With tokio, when called from inside an async runtime (use the async server
+            /// there).
             pub fn serve_forever(&self) -> Result<(), ServeError> {
                 self.runtime.block_on(self.server.serve_forever())
             }
