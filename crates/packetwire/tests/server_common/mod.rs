@@ -171,6 +171,17 @@ impl StreamRequestHandler for TestHandler {
                             Err(e) => return Err(e.into()),
                         }
                     }
+                    "now" => {
+                        // A zero timeout: only what has arrived already.
+                        let params = RecvParams::new().timeout(Duration::ZERO);
+                        match session.recv_with(params).await {
+                            Ok(next) => session.send_packet(&json!(["now", next])).await?,
+                            Err(RecvError::TimedOut) => {
+                                session.send_packet(&json!("nothing yet")).await?
+                            }
+                            Err(e) => return Err(e.into()),
+                        }
+                    }
                     "slow" => {
                         self.counters.slow_started.fetch_add(1, Ordering::SeqCst);
                         runtime::sleep(&**session.client().runtime(), Duration::from_millis(300))
@@ -720,6 +731,10 @@ pub(crate) async fn receive_timeout(rt: Arc<dyn Runtime>, t: Transport) -> TestR
     assert_eq!(conn.recv().await?, json!("timed out"));
     conn.send_raw(b"lf\"]\n").await?;
     assert_eq!(conn.recv().await?, json!(["half"]));
+    // Zero timeouts: nothing there yet, then a request sent in the same write.
+    assert_eq!(conn.request(json!("now")).await?, json!("nothing yet"));
+    conn.send_raw(b"\"now\"\n3\n").await?;
+    assert_eq!(conn.recv().await?, json!(["now", 3]));
     server.server_close().await;
     Ok(())
 }
