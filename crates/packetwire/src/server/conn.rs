@@ -15,13 +15,12 @@ use super::handler::{Address, Extensions, RecvError, RecvParams};
 use super::protocol::StreamRequestDecoder;
 #[cfg(feature = "tls")]
 use super::util::lock;
-use super::util::{until_either, Slot};
+use super::util::{until_either, Signal, Slot};
 use crate::client::SendPacketError;
 use crate::net::stream::Shared;
 use crate::net::{ReadHalf, WriteHalf};
 use crate::runtime::{self, Runtime};
 use crate::sockopt::SocketOptions;
-use crate::sync::Event;
 use crate::unix::{Credentials, SocketAncillary};
 
 /// How much one read asks the socket for (EasyNetwork's `max_recv_size`).
@@ -109,7 +108,7 @@ struct ClientInner<Resp: ?Sized> {
     local: Address,
     unix: bool,
     tls: bool,
-    closing: Event,
+    closing: Signal,
     closed: AtomicBool,
     encoder: Encoder<Resp>,
     runtime: Arc<dyn Runtime>,
@@ -161,7 +160,7 @@ impl<Resp: ?Sized> StreamClient<Resp> {
                 local,
                 unix,
                 tls,
-                closing: Event::default(),
+                closing: Signal::default(),
                 closed: AtomicBool::new(false),
                 encoder,
                 runtime,
@@ -237,7 +236,7 @@ impl<Resp: ?Sized> StreamClient<Resp> {
         self.inner.closing.is_set()
     }
 
-    pub(crate) fn closing_event(&self) -> &Event {
+    pub(crate) fn closing_event(&self) -> &Signal {
         &self.inner.closing
     }
 
@@ -299,7 +298,7 @@ pub struct StreamSession<Req, Resp: ?Sized> {
     broken: bool,
     ending: bool,
     gone: bool,
-    stop: Arc<Event>,
+    stop: Arc<Signal>,
     receives: u64,
     extensions: Extensions,
 }
@@ -319,7 +318,7 @@ impl<Req, Resp: ?Sized> StreamSession<Req, Resp> {
         client: StreamClient<Resp>,
         reader: ReadSide,
         decoder: Box<dyn StreamRequestDecoder<Req>>,
-        stop: Arc<Event>,
+        stop: Arc<Signal>,
         extensions: Extensions,
     ) -> Self {
         Self {

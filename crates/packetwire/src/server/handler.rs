@@ -319,7 +319,7 @@ impl fmt::Debug for Extensions {
 /// may be one of the tasks the shutdown waits for.
 #[derive(Clone)]
 pub struct ShutdownTrigger {
-    stop: Arc<crate::sync::Event>,
+    stop: Arc<super::util::Signal>,
 }
 
 impl fmt::Debug for ShutdownTrigger {
@@ -360,7 +360,7 @@ enum Teardown {
 ///   [`Extensions`].
 pub struct ServiceContext {
     runtime: Arc<dyn Runtime>,
-    stop: Arc<crate::sync::Event>,
+    stop: Arc<super::util::Signal>,
     local_addrs: Vec<Address>,
     tasks: Vec<Box<dyn TaskHandle>>,
     teardown: Vec<Teardown>,
@@ -380,7 +380,7 @@ impl fmt::Debug for ServiceContext {
 impl ServiceContext {
     pub(crate) fn new(
         runtime: Arc<dyn Runtime>,
-        stop: Arc<crate::sync::Event>,
+        stop: Arc<super::util::Signal>,
         local_addrs: Vec<Address>,
     ) -> Self {
         Self {

@@ -15,11 +15,11 @@ use super::handler::{
     is_disconnection, log_handler_error, Address, Extensions, HandlerResult, ServiceContext,
 };
 use super::protocol::ServerStreamProtocol;
-use super::util::{catch_panic, lock, until, Limit, LimitPermit};
+use super::util::{catch_panic, lock, until, Limit, LimitPermit, Signal};
 use super::{ServeError, ServerOptions};
 use crate::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use crate::runtime::{self, Runtime, TaskHandle};
-use crate::sync::{CatchUnwind, Event};
+use crate::sync::CatchUnwind;
 use crate::unix::UnixSocketAddress;
 
 /// The request handler of a stream server (TCP, TLS, Unix stream): EasyNetwork's
@@ -136,8 +136,8 @@ impl Acceptor for UnixListener {
 /// One run of `serve_forever`.
 #[derive(Default)]
 pub(crate) struct Run {
-    pub(crate) stop: Arc<Event>,
-    pub(crate) done: Event,
+    pub(crate) stop: Arc<Signal>,
+    pub(crate) done: Signal,
 }
 
 #[derive(Default)]
@@ -348,7 +348,7 @@ impl<H: StreamRequestHandler> StreamCore<H> {
         conn: RawConn,
         peer: Address,
         permit: Option<LimitPermit>,
-        stop: Arc<Event>,
+        stop: Arc<Signal>,
         extensions: Extensions,
     ) -> Box<dyn TaskHandle> {
         let core = Arc::clone(self);
@@ -367,7 +367,7 @@ impl<H: StreamRequestHandler> StreamCore<H> {
         &self,
         conn: RawConn,
         peer: Address,
-        stop: Arc<Event>,
+        stop: Arc<Signal>,
         extensions: Extensions,
     ) -> Option<StreamSession<H::Request, H::Response>> {
         let encoder: Encoder<H::Response> = {

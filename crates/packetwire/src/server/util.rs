@@ -6,7 +6,11 @@ use std::pin::pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
-use crate::sync::{Event, Gate, GatePermit};
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::task::Context;
+
+use crate::sync::{Gate, GatePermit};
 
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // No invariant spans a critical section: the data stays usable after a panic.
@@ -123,7 +127,7 @@ impl Drop for LimitPermit {
 
 /// Runs `future` until it completes (`Some`) or `stop` is set (`None`). The future is polled
 /// first, so a ready result wins over a stop signal.
-pub(crate) async fn until<F: Future>(stop: &Event, future: F) -> Option<F::Output> {
+pub(crate) async fn until<F: Future>(stop: &Signal, future: F) -> Option<F::Output> {
     let mut future = pin!(future);
     let mut stopped = pin!(stop.wait());
     poll_fn(|cx| {
@@ -139,7 +143,11 @@ pub(crate) async fn until<F: Future>(stop: &Event, future: F) -> Option<F::Outpu
 }
 
 /// Like [`until`], with two stop signals.
-pub(crate) async fn until_either<F: Future>(a: &Event, b: &Event, future: F) -> Option<F::Output> {
+pub(crate) async fn until_either<F: Future>(
+    a: &Signal,
+    b: &Signal,
+    future: F,
+) -> Option<F::Output> {
     let mut future = pin!(future);
     let mut a = pin!(a.wait());
     let mut b = pin!(b.wait());
@@ -176,4 +184,123 @@ pub(crate) async fn catch_panic<F: Future>(future: F) -> Result<F::Output, super
         }
     })
     .await
+}
+
+/// A flag that tasks can wait for; once set, it stays set. Unlike a waker list that only
+/// grows, a waiter that goes away (its future dropped) takes its waker with it, so a
+/// long-lived server signal does not keep every finished client task's waker.
+#[derive(Debug, Default)]
+pub(crate) struct Signal {
+    state: Mutex<SignalState>,
+}
+
+#[derive(Debug, Default)]
+struct SignalState {
+    set: bool,
+    next_id: u64,
+    waiters: HashMap<u64, Waker>,
+}
+
+/// Waiting for a [`Signal`]; dropping it deregisters the waiter.
+#[derive(Debug)]
+pub(crate) struct SignalWait<'a> {
+    signal: &'a Signal,
+    id: Option<u64>,
+}
+
+impl Signal {
+    pub(crate) fn set(&self) {
+        let waiters = {
+            let mut state = lock(&self.state);
+            state.set = true;
+            std::mem::take(&mut state.waiters)
+        };
+        for waker in waiters.into_values() {
+            waker.wake();
+        }
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        lock(&self.state).set
+    }
+
+    pub(crate) fn wait(&self) -> SignalWait<'_> {
+        SignalWait {
+            signal: self,
+            id: None,
+        }
+    }
+
+    #[cfg(test)]
+    fn waiters(&self) -> usize {
+        lock(&self.state).waiters.len()
+    }
+}
+
+impl Future for SignalWait<'_> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        let mut state = lock(&this.signal.state);
+        if state.set {
+            return Poll::Ready(());
+        }
+        let id = match this.id {
+            Some(id) => id,
+            None => {
+                let id = state.next_id;
+                state.next_id += 1;
+                this.id = Some(id);
+                id
+            }
+        };
+        match state.waiters.get_mut(&id) {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            Some(waker) => waker.clone_from(cx.waker()),
+            None => {
+                state.waiters.insert(id, cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for SignalWait<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            lock(&self.signal.state).waiters.remove(&id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::task::Wake;
+
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+
+    #[test]
+    fn a_dropped_waiter_leaves_no_waker_behind() {
+        let signal = Signal::default();
+        let waker = Waker::from(Arc::new(Noop));
+        let mut cx = Context::from_waker(&waker);
+        for _ in 0..100 {
+            let mut wait = signal.wait();
+            assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
+            assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
+            assert_eq!(signal.waiters(), 1);
+        }
+        assert_eq!(signal.waiters(), 0);
+        let mut wait = signal.wait();
+        assert!(Pin::new(&mut wait).poll(&mut cx).is_pending());
+        signal.set();
+        assert!(signal.is_set());
+        assert!(Pin::new(&mut wait).poll(&mut cx).is_ready());
+        assert!(Pin::new(&mut signal.wait()).poll(&mut cx).is_ready());
+    }
 }
