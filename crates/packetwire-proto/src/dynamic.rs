@@ -146,6 +146,107 @@ where
     }
 }
 
+/// A run-time stream codec as a [`StreamSerializer`] on [`Value`] packets, so it drops into a
+/// [`StreamProtocol`](crate::StreamProtocol) and everything built on one (clients, servers).
+/// A newtype rather than an impl on the box, so that calling the box's own methods stays
+/// unambiguous.
+///
+/// ```
+/// use bytes::BytesMut;
+/// use packetwire_proto::dynamic::{CodecSpec, DynStreamSerializer};
+/// use packetwire_proto::{StreamProtocol, Value};
+///
+/// let protocol = StreamProtocol::new(DynStreamSerializer::from(CodecSpec::new("line").build_stream().unwrap()));
+/// let mut wire = BytesMut::from(&b"hello\n"[..]);
+/// let packet = protocol.decoder().decode(&mut wire).unwrap().unwrap();
+/// assert_eq!(packet, Value::from("hello"));
+/// // The same in one call:
+/// let protocol = CodecSpec::new("line").stream_protocol().unwrap();
+/// ```
+pub struct DynStreamSerializer(pub Box<dyn DynStreamCodec>);
+
+impl From<Box<dyn DynStreamCodec>> for DynStreamSerializer {
+    fn from(codec: Box<dyn DynStreamCodec>) -> Self {
+        Self(codec)
+    }
+}
+
+impl fmt::Debug for DynStreamSerializer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DynStreamSerializer")
+    }
+}
+
+impl StreamSerializer for DynStreamSerializer {
+    type Sent = Value;
+    type Received = Value;
+    type DecodeState = Box<dyn DynStreamDecoder>;
+
+    fn decode_state(&self) -> Self::DecodeState {
+        self.0.decoder()
+    }
+
+    fn encode(&self, packet: &Value, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        self.0.encode(packet, dst)
+    }
+
+    fn decode(
+        &self,
+        state: &mut Self::DecodeState,
+        src: &mut BytesMut,
+    ) -> Result<Option<Value>, DeserializeError> {
+        state.decode(src)
+    }
+
+    fn decode_eof(
+        &self,
+        state: &mut Self::DecodeState,
+        src: &mut BytesMut,
+    ) -> Result<Option<Value>, DeserializeError> {
+        state.decode_eof(src)
+    }
+}
+
+/// A run-time datagram codec as a [`DatagramSerializer`] on [`Value`] packets, so it drops
+/// into a [`DatagramProtocol`](crate::DatagramProtocol).
+///
+/// ```
+/// # #[cfg(feature = "json")]
+/// # {
+/// use packetwire_proto::dynamic::CodecSpec;
+/// use packetwire_proto::Value;
+///
+/// let protocol = CodecSpec::new("json").datagram_protocol().unwrap();
+/// assert_eq!(protocol.decode(b"\"hi\"").unwrap(), Value::from("hi"));
+/// # }
+/// ```
+pub struct DynDatagramSerializer(pub Box<dyn DynDatagramCodec>);
+
+impl From<Box<dyn DynDatagramCodec>> for DynDatagramSerializer {
+    fn from(codec: Box<dyn DynDatagramCodec>) -> Self {
+        Self(codec)
+    }
+}
+
+impl fmt::Debug for DynDatagramSerializer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DynDatagramSerializer")
+    }
+}
+
+impl DatagramSerializer for DynDatagramSerializer {
+    type Sent = Value;
+    type Received = Value;
+
+    fn serialize(&self, packet: &Value, dst: &mut BytesMut) -> Result<(), SerializeError> {
+        self.0.serialize(packet, dst)
+    }
+
+    fn deserialize(&self, datagram: &[u8]) -> Result<Value, DeserializeError> {
+        self.0.deserialize(datagram)
+    }
+}
+
 fn erase<S>(serializer: S) -> Box<dyn DynStreamCodec>
 where
     S: StreamSerializer<Sent = Value, Received = Value> + 'static,
@@ -693,6 +794,22 @@ impl CodecSpec {
             codec = self.wrap_datagram(codec, name)?;
         }
         Ok(Box::new(codec))
+    }
+
+    /// [`build_stream`](Self::build_stream) as a protocol object.
+    pub fn stream_protocol(&self) -> Result<crate::StreamProtocol<DynStreamSerializer>, SpecError> {
+        Ok(crate::StreamProtocol::new(DynStreamSerializer(
+            self.build_stream()?,
+        )))
+    }
+
+    /// [`build_datagram`](Self::build_datagram) as a protocol object.
+    pub fn datagram_protocol(
+        &self,
+    ) -> Result<crate::DatagramProtocol<DynDatagramSerializer>, SpecError> {
+        Ok(crate::DatagramProtocol::new(DynDatagramSerializer(
+            self.build_datagram()?,
+        )))
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`blocking`]: the same sockets on plain threads, with timeouts and the `std::io` traits;
 //!   no runtime needed.
 //! - `tls` (feature `tls`): TLS streams, connectors and listeners over TCP with rustls.
+//! - `server` (Linux): packet servers over TCP (optionally TLS), UDP and Unix sockets,
+//!   driven by one request handler, async or standalone (blocking).
 //!
 //! ```text
 //!  socket ──▶ AsyncFdIo (runtime seam) ──▶ ReceiveBuffer (sans-IO) ──▶ receive / receive_until
@@ -67,6 +69,8 @@ pub use packetwire_proto::*;
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod os;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub mod server;
 #[cfg(any(target_os = "linux", target_os = "android"))]
 pub mod sockopt;
 #[cfg(any(target_os = "linux", target_os = "android"))]

@@ -105,7 +105,7 @@ pub(crate) struct SocketFile {
 }
 
 impl SocketFile {
-    fn stat(path: &Path) -> io::Result<Self> {
+    pub(crate) fn stat(path: &Path) -> io::Result<Self> {
         let meta = std::fs::symlink_metadata(path)?;
         Ok(Self {
             path: path.to_owned(),

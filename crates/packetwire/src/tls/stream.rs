@@ -516,6 +516,40 @@ impl TlsStream {
     }
 }
 
+/// Poll-level access for the packet servers, which share one TLS stream between the
+/// session that receives and the client handle that sends.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+impl TlsStream {
+    pub(crate) fn server_poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.core.poll_read_into(cx, out)
+    }
+
+    pub(crate) fn server_poll_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.core.poll_write(cx, data)
+    }
+
+    pub(crate) fn server_poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.core.poll_flush(cx)
+    }
+
+    pub(crate) fn server_poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.core.poll_shutdown(cx)
+    }
+
+    /// The registered TCP socket under the session.
+    pub(crate) fn socket_shared(&self) -> Arc<crate::net::stream::Shared> {
+        Arc::clone(self.core.tls.get_ref().0.read.core.shared())
+    }
+}
+
 fn inet_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
     addr.as_socket()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
