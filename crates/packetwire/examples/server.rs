@@ -195,7 +195,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::File::from(writer).write_all(b"a pipe from the client")?;
     let mut out = SocketAncillary::new();
     out.add_fd(&reader);
-    client.send_with_ancillary(b"\"read this\"\n", &out).await?;
+    client
+        .send_all_with_ancillary(b"\"read this\"\n", &out)
+        .await?;
     drop(out);
     println!(
         "[client] {}",

@@ -69,7 +69,9 @@ mod unix_only {
         std::fs::File::from(writer).write_all(b"from the client")?;
         let mut out = SocketAncillary::new();
         out.add_fd(&reader);
-        conn.unix().send_with_ancillary(b"\"fds\"\n", &out).await?;
+        conn.unix()
+            .send_all_with_ancillary(b"\"fds\"\n", &out)
+            .await?;
         drop(out);
         drop(reader);
         assert_eq!(conn.recv().await?, json!([1, "from the client"]));
@@ -103,7 +105,7 @@ mod unix_only {
             out.add_fd(&reader);
             // The handler answers a plain echo request and never looks at the descriptor.
             conn.unix()
-                .send_with_ancillary(b"\"not about fds\"\n", &out)
+                .send_all_with_ancillary(b"\"not about fds\"\n", &out)
                 .await?;
             drop(out);
             drop(reader);
@@ -119,7 +121,7 @@ mod unix_only {
         let (reader, writer) = packetwire::os::pipe()?;
         let mut out = SocketAncillary::new();
         out.add_fd(&reader);
-        conn.unix().send_with_ancillary(b"5\n", &out).await?;
+        conn.unix().send_all_with_ancillary(b"5\n", &out).await?;
         drop(out);
         drop(reader);
         assert_eq!(conn.recv().await?, json!(6));
