@@ -14,6 +14,9 @@ use crate::SerializerArgs;
 pub(crate) struct DecodeArgs {
     #[command(flatten)]
     serializer: SerializerArgs,
+    /// One datagram instead of a framed stream.
+    #[arg(long)]
+    datagram: bool,
 }
 
 /// Options of `packetwire encode`.
@@ -21,6 +24,9 @@ pub(crate) struct DecodeArgs {
 pub(crate) struct EncodeArgs {
     #[command(flatten)]
     serializer: SerializerArgs,
+    /// One datagram instead of a framed stream.
+    #[arg(long)]
+    datagram: bool,
 }
 
 fn print_packet(out: &mut impl Write, packet: &Value) -> io::Result<()> {
@@ -37,7 +43,7 @@ pub(crate) fn decode(args: &DecodeArgs) -> Result<ExitCode, String> {
     let mut stdin = io::stdin().lock();
     let mut failures = 0usize;
 
-    if args.serializer.datagram {
+    if args.datagram {
         let codec = spec.build_datagram().map_err(|e| e.to_string())?;
         let mut datagram = Vec::new();
         stdin
@@ -128,7 +134,7 @@ pub(crate) fn encode(args: &EncodeArgs) -> Result<ExitCode, String> {
     }
 
     let mut wire = BytesMut::new();
-    if args.serializer.datagram {
+    if args.datagram {
         let codec = spec.build_datagram().map_err(|e| e.to_string())?;
         if values.len() != 1 || failures > 0 {
             return Err(format!(

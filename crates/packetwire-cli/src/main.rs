@@ -8,6 +8,8 @@ use clap::{Args, Parser, Subcommand};
 mod address;
 mod bench;
 mod codec;
+mod send;
+mod serve;
 mod tls;
 
 /// Typed packets on the command line.
@@ -27,13 +29,19 @@ enum Command {
     Decode(codec::DecodeArgs),
     /// Read JSON values on stdin, one per line, and write their framed bytes to stdout.
     Encode(codec::EncodeArgs),
+    /// Serve ADDR: echo every packet back to its sender until SIGINT or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Send packets (JSON values, as arguments or one per stdin line) to a server and print
+    /// each reply as one line of compact JSON.
+    Send(send::SendArgs),
 }
 
-/// How packets are turned into bytes: the options `encode` and `decode` share.
+/// How packets are turned into bytes: the options every verb shares.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct SerializerArgs {
     /// Serializer: json, json-raw, line, msgpack, cbor, pickle, struct:FORMAT,
-    /// record:NAME=FMT,..., postcard.
+    /// record:NAME=FMT,..., postcard; `serve` also takes raw (each received chunk) and
+    /// line-bytes (lines of bytes up to 64 KiB, not decoded).
     #[arg(long, short = 's')]
     serializer: String,
     // Help text in an attribute: rustdoc would read the brackets as links.
@@ -45,9 +53,6 @@ pub(crate) struct SerializerArgs {
                 bz2, zstd (each with an optional :level=N). `--wrap zlib,base64` is base64 of zlib"
     )]
     wrap: Vec<String>,
-    /// One datagram instead of a framed stream.
-    #[arg(long)]
-    datagram: bool,
     /// Packet-size limit in bytes (default: 65536).
     #[arg(long)]
     limit: Option<usize>,
@@ -82,6 +87,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::bench(&args).map(|()| ExitCode::SUCCESS),
         Command::Decode(args) => codec::decode(&args),
         Command::Encode(args) => codec::encode(&args),
+        Command::Send(args) => send::send(&args).map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -200,6 +200,7 @@ impl TcpConnectOptions {
 
     /// The same timeout, local address and limit for the blocking shell (which has no Happy
     /// Eyeballs and no runtime).
+    #[cfg(feature = "tls")]
     pub(crate) fn to_blocking(&self) -> crate::blocking::TcpConnectOptions {
         let mut options = crate::blocking::TcpConnectOptions::new().limit(self.limit);
         if let Some(timeout) = self.timeout {
