@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 mod address;
 mod bench;
 mod codec;
+mod demo;
 mod send;
 mod serve;
 mod tls;
@@ -25,6 +26,9 @@ enum Command {
     /// Echo load generator: N connections send messages, read the echo back, check it and
     /// time every request; prints requests per second, throughput and latency percentiles.
     Bench(bench::BenchArgs),
+    /// A guided tour: two JSON servers (Unix socket, TCP), a blocking and an async client, a
+    /// file descriptor passed with a request, a bad packet survived, a clean shutdown.
+    Demo,
     /// Read framed bytes on stdin and print each packet as one line of compact JSON.
     Decode(codec::DecodeArgs),
     /// Read JSON values on stdin, one per line, and write their framed bytes to stdout.
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench::bench(&args).map(|()| ExitCode::SUCCESS),
         Command::Decode(args) => codec::decode(&args),
+        Command::Demo => demo::demo().map(|()| ExitCode::SUCCESS),
         Command::Encode(args) => codec::encode(&args),
         Command::Send(args) => send::send(&args).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve::serve(&args).map(|()| ExitCode::SUCCESS),
