@@ -223,6 +223,12 @@ impl<K: Connector> AsyncCore<K> {
         self.socket.get()
     }
 
+    /// The socket, or [`io::ErrorKind::NotConnected`] before a lazy client connects.
+    pub(crate) fn socket_or_not_connected(&self) -> io::Result<&K::Socket> {
+        self.socket_now()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+    }
+
     /// The socket, connecting first if needed. Idempotent and safe from several tasks: one
     /// connects, the others wait for it; after a failure the next call tries again.
     pub(crate) async fn socket(&self) -> Result<&K::Socket, ClientConnectError> {
@@ -362,6 +368,40 @@ impl<K: Connector> AsyncCore<K> {
             decode(protocol, &datagram)
         };
         self.recv_within(timeout, receive).await
+    }
+}
+
+impl<K: Connector> AsyncCore<K> {
+    /// The packets received within a time budget, as a `Stream` (the clients'
+    /// `iter_received_packets`).
+    pub(crate) fn iter_received_packets<'a, S, C>(
+        &'a self,
+        protocol: &'a DatagramProtocol<S, C>,
+        timeout: Option<Duration>,
+    ) -> DatagramPacketIter<'a, Received<S, C>>
+    where
+        S: DatagramSerializer,
+        C: SendConverter<S::Sent> + RecvConverter<S::Received>,
+        Received<S, C>: Send,
+    {
+        DatagramPacketIter::new(
+            move |left| Box::pin(self.recv_packet(protocol, left)),
+            self.runtime(),
+            timeout,
+        )
+    }
+
+    /// Every receive, as a `Stream` of results (the clients' `packets`).
+    pub(crate) fn packets<'a, S, C>(
+        &'a self,
+        protocol: &'a DatagramProtocol<S, C>,
+    ) -> DatagramPackets<'a, Received<S, C>>
+    where
+        S: DatagramSerializer,
+        C: SendConverter<S::Sent> + RecvConverter<S::Received>,
+        Received<S, C>: Send,
+    {
+        DatagramPackets::new(move |_| Box::pin(self.recv_packet(protocol, None)))
     }
 }
 
@@ -612,6 +652,122 @@ pub(crate) fn connect_to_recv(error: ClientConnectError) -> RecvPacketError {
         e => RecvPacketError::Io(e.into()),
     }
 }
+
+/// The methods that the async datagram clients (`UdpClient`, `UnixDatagramClient`) share
+/// to the letter, for their `impl<S, C>` block: each client has the fields `core`
+/// ([`AsyncCore`]), `protocol` and `max_recv_size`.
+macro_rules! async_datagram_client_methods {
+    () => {
+        /// Connects now if the client was made by `connect_lazy` (EasyNetwork's
+        /// `wait_connected`). Idempotent, and safe to call from several tasks at once: one
+        /// connects, the others wait for it. After a failure, the next call (or the next send
+        /// or receive) tries again.
+        pub async fn wait_connected(&self) -> Result<(), $crate::client::ClientConnectError> {
+            self.core.socket().await.map(|_| ())
+        }
+
+        /// Whether the socket exists (always true unless made by `connect_lazy`).
+        pub fn is_connected(&self) -> bool {
+            self.core.socket_now().is_some()
+        }
+
+        /// As [`recv_packet`](Self::recv_packet), within `timeout` on the runtime's clock,
+        /// counting the wait for the receive lock
+        /// ([`RecvPacketError::TimedOut`](crate::client::RecvPacketError::TimedOut) then).
+        /// `Duration::ZERO` takes only a datagram that is already there. Cancel-safe.
+        pub async fn recv_packet_within(
+            &self,
+            timeout: std::time::Duration,
+        ) -> Result<$crate::client::datagram::Received<S, C>, $crate::client::RecvPacketError> {
+            self.core.recv_packet(&self.protocol, Some(timeout)).await
+        }
+
+        /// Every receive, as a [`Stream`](futures_core::Stream) of results (see
+        /// [`DatagramPackets`](crate::client::DatagramPackets)): a recoverable error (bad
+        /// datagram, refused datagram, ...) is an item and the stream goes on, another error
+        /// is the last item, and the stream ends when the client is closed.
+        pub fn packets(
+            &self,
+        ) -> $crate::client::DatagramPackets<'_, $crate::client::datagram::Received<S, C>>
+        where
+            $crate::client::datagram::Received<S, C>: Send,
+        {
+            self.core.packets(&self.protocol)
+        }
+
+        /// The packets to send, as a [`futures_sink::Sink`] of owned packets (see
+        /// [`DatagramPacketSink`](crate::client::DatagramPacketSink)).
+        pub fn sink<'a, I>(&'a self) -> $crate::client::DatagramPacketSink<'a, I>
+        where
+            I: std::borrow::Borrow<$crate::client::datagram::Sent<S, C>> + Send + 'a,
+            $crate::client::datagram::Sent<S, C>: Sync,
+        {
+            $crate::client::DatagramPacketSink::new(move |item: I| {
+                Box::pin(async move { self.send_packet(std::borrow::Borrow::borrow(&item)).await })
+            })
+        }
+
+        /// Whether [`close`](Self::close) was called (EasyNetwork's `is_closing`).
+        pub fn is_closed(&self) -> bool {
+            self.core.is_closed()
+        }
+
+        /// The socket's options (EasyNetwork's socket proxy).
+        ///
+        /// # Panics
+        ///
+        /// If the client was made by `connect_lazy` and is not connected yet (see
+        /// [`is_connected`](Self::is_connected), [`wait_connected`](Self::wait_connected)).
+        pub fn socket_options(&self) -> $crate::sockopt::SocketOptions<'_> {
+            $crate::sockopt::SocketOptions::new(self)
+        }
+
+        /// The protocol object.
+        pub fn protocol(&self) -> &packetwire_proto::DatagramProtocol<S, C> {
+            &self.protocol
+        }
+
+        /// The largest datagram a receive accepts.
+        pub fn max_recv_size(&self) -> usize {
+            self.max_recv_size
+        }
+
+        /// The runtime the client runs on.
+        pub fn runtime(&self) -> std::io::Result<std::sync::Arc<dyn $crate::runtime::Runtime>> {
+            self.core.runtime()
+        }
+    };
+}
+
+/// The trait impls of an async datagram client: `Debug` and `AsFd`.
+macro_rules! async_datagram_client_impls {
+    ($client:ident) => {
+        impl<S: packetwire_proto::DatagramSerializer, C> std::fmt::Debug for $client<S, C> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($client))
+                    .field("core", &self.core)
+                    .field("protocol", &self.protocol)
+                    .finish()
+            }
+        }
+
+        impl<S: packetwire_proto::DatagramSerializer, C> std::os::fd::AsFd for $client<S, C> {
+            /// The socket.
+            ///
+            /// # Panics
+            ///
+            /// If the client was made by `connect_lazy` and is not connected yet.
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                let socket = self.core.socket_now();
+                std::os::fd::AsFd::as_fd(
+                    socket.expect("the client is not connected yet: call wait_connected() first"),
+                )
+            }
+        }
+    };
+}
+
+pub(crate) use {async_datagram_client_impls, async_datagram_client_methods};
 
 #[cfg(test)]
 mod tests {

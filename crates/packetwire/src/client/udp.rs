@@ -1,10 +1,9 @@
 //! The async UDP packet client (EasyNetwork's `AsyncUDPNetworkClient`).
 
-use std::borrow::Borrow;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,13 +12,13 @@ use packetwire_proto::{
 };
 
 use super::datagram::{
-    AsyncCore, Connector, DatagramPacketIter, DatagramPacketSink, DatagramPackets, Received, Sent,
+    async_datagram_client_impls, async_datagram_client_methods, AsyncCore, Connector,
+    DatagramPacketIter, Received, Sent,
 };
 use super::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, IpFamily, DEFAULT_MAX_DATAGRAM_SIZE};
 use crate::net::{self, AdoptError, ConnectError};
 use crate::runtime::{self, Runtime};
-use crate::sockopt::SocketOptions;
 
 /// How a lazy UDP client connects.
 #[derive(Debug)]
@@ -103,15 +102,6 @@ pub struct UdpClient<S: DatagramSerializer, C = NoConverter> {
     max_recv_size: usize,
 }
 
-impl<S: DatagramSerializer, C> std::fmt::Debug for UdpClient<S, C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpClient")
-            .field("core", &self.core)
-            .field("protocol", &self.protocol)
-            .finish()
-    }
-}
-
 impl<S, C> UdpClient<S, C>
 where
     S: DatagramSerializer,
@@ -159,19 +149,6 @@ where
         })
     }
 
-    /// Connects now if the client was made by
-    /// [`connect_lazy`](UdpClientOptions::connect_lazy) (EasyNetwork's `wait_connected`).
-    /// Idempotent, and safe to call from several tasks at once: one connects, the others
-    /// wait for it. After a failure, the next call (or the next send or receive) tries again.
-    pub async fn wait_connected(&self) -> Result<(), ClientConnectError> {
-        self.core.socket().await.map(|_| ())
-    }
-
-    /// Whether the socket exists (always true unless made by `connect_lazy`).
-    pub fn is_connected(&self) -> bool {
-        self.core.socket_now().is_some()
-    }
-
     /// Sends one packet to the peer (connecting first if needed).
     pub async fn send_packet(&self, packet: &Sent<S, C>) -> Result<(), SendPacketError> {
         self.core.send_packet(&self.protocol, packet).await
@@ -180,16 +157,6 @@ where
     /// Receives the next packet from the peer (connecting first if needed). Cancel-safe.
     pub async fn recv_packet(&self) -> Result<Received<S, C>, RecvPacketError> {
         self.core.recv_packet(&self.protocol, None).await
-    }
-
-    /// As [`recv_packet`](Self::recv_packet), within `timeout` on the runtime's clock,
-    /// counting the wait for the receive lock ([`RecvPacketError::TimedOut`] then).
-    /// `Duration::ZERO` takes only a datagram that is already there. Cancel-safe.
-    pub async fn recv_packet_within(
-        &self,
-        timeout: Duration,
-    ) -> Result<Received<S, C>, RecvPacketError> {
-        self.core.recv_packet(&self.protocol, Some(timeout)).await
     }
 
     /// The packets received within a time budget, as a [`Stream`](futures_core::Stream)
@@ -236,34 +203,7 @@ where
     where
         Received<S, C>: Send,
     {
-        DatagramPacketIter::new(
-            move |left| Box::pin(self.core.recv_packet(&self.protocol, left)),
-            self.core.runtime(),
-            timeout,
-        )
-    }
-
-    /// Every receive, as a [`Stream`](futures_core::Stream) of results (see
-    /// [`DatagramPackets`]): a recoverable error (bad datagram, refused datagram, ...) is an
-    /// item and the stream goes on, another error is the last item, and the stream ends when
-    /// the client is closed.
-    pub fn packets(&self) -> DatagramPackets<'_, Received<S, C>>
-    where
-        Received<S, C>: Send,
-    {
-        DatagramPackets::new(move |_| Box::pin(self.core.recv_packet(&self.protocol, None)))
-    }
-
-    /// The packets to send, as a [`futures_sink::Sink`] of owned packets (see
-    /// [`DatagramPacketSink`]).
-    pub fn sink<'a, I>(&'a self) -> DatagramPacketSink<'a, I>
-    where
-        I: Borrow<Sent<S, C>> + Send + 'a,
-        Sent<S, C>: Sync,
-    {
-        DatagramPacketSink::new(move |item: I| {
-            Box::pin(async move { self.send_packet(item.borrow()).await })
-        })
+        self.core.iter_received_packets(&self.protocol, timeout)
     }
 
     /// Closes the client (idempotent): every task waiting in it, and every later call,
@@ -273,66 +213,20 @@ where
         self.core.close();
     }
 
-    /// Whether [`close`](Self::close) was called (EasyNetwork's `is_closing`).
-    pub fn is_closed(&self) -> bool {
-        self.core.is_closed()
-    }
-
-    fn socket_or_not_connected(&self) -> io::Result<&net::UdpSocket> {
-        self.core
-            .socket_now()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
-    }
-
     /// The local address ([`io::ErrorKind::NotConnected`] before a lazy client connects).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket_or_not_connected()?.local_addr()
+        self.core.socket_or_not_connected()?.local_addr()
     }
 
     /// The peer's address ([`io::ErrorKind::NotConnected`] before a lazy client connects).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.socket_or_not_connected()?.peer_addr()
+        self.core.socket_or_not_connected()?.peer_addr()
     }
 
-    /// The socket's options (EasyNetwork's socket proxy).
-    ///
-    /// # Panics
-    ///
-    /// If the client was made by `connect_lazy` and is not connected yet (see
-    /// [`is_connected`](Self::is_connected), [`wait_connected`](Self::wait_connected)).
-    pub fn socket_options(&self) -> SocketOptions<'_> {
-        SocketOptions::new(self)
-    }
-
-    /// The protocol object.
-    pub fn protocol(&self) -> &DatagramProtocol<S, C> {
-        &self.protocol
-    }
-
-    /// The largest datagram a receive accepts.
-    pub fn max_recv_size(&self) -> usize {
-        self.max_recv_size
-    }
-
-    /// The runtime the client runs on.
-    pub fn runtime(&self) -> io::Result<Arc<dyn Runtime>> {
-        self.core.runtime()
-    }
+    async_datagram_client_methods!();
 }
 
-impl<S: DatagramSerializer, C> AsFd for UdpClient<S, C> {
-    /// The socket.
-    ///
-    /// # Panics
-    ///
-    /// If the client was made by `connect_lazy` and is not connected yet.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.core
-            .socket_now()
-            .expect("the client is not connected yet: call wait_connected() first")
-            .as_fd()
-    }
-}
+async_datagram_client_impls!(UdpClient);
 
 /// How to open an async [`UdpClient`]: address family, local address, receive size, connect
 /// timeout and runtime. Then [`connect`](Self::connect), or

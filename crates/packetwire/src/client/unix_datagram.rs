@@ -1,8 +1,7 @@
 //! The async Unix datagram packet client (EasyNetwork's `AsyncUnixDatagramClient`).
 
-use std::borrow::Borrow;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,15 +11,14 @@ use packetwire_proto::{
 };
 
 use super::datagram::{
-    self as common, ensure_named, AsyncCore, Connector, DatagramPacketIter, DatagramPacketSink,
-    DatagramPackets, Received, Sent,
+    self as common, async_datagram_client_impls, async_datagram_client_methods, ensure_named,
+    AsyncCore, Connector, DatagramPacketIter, Received, Sent,
 };
 use super::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, DEFAULT_MAX_DATAGRAM_SIZE};
 use crate::net::{self, AdoptError, ConnectError};
 use crate::os;
 use crate::runtime::{self, Runtime};
-use crate::sockopt::SocketOptions;
 use crate::unix::{AddressError, Credentials, SocketAncillary, UnixSocketAddress};
 
 /// How a lazy Unix datagram client connects.
@@ -95,15 +93,6 @@ pub struct UnixDatagramClient<S: DatagramSerializer, C = NoConverter> {
     max_recv_size: usize,
 }
 
-impl<S: DatagramSerializer, C> std::fmt::Debug for UnixDatagramClient<S, C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnixDatagramClient")
-            .field("core", &self.core)
-            .field("protocol", &self.protocol)
-            .finish()
-    }
-}
-
 impl<S, C> UnixDatagramClient<S, C>
 where
     S: DatagramSerializer,
@@ -160,18 +149,6 @@ where
         })
     }
 
-    /// Connects now if the client was made by
-    /// [`connect_lazy`](UnixDatagramClientOptions::connect_lazy). Idempotent, and safe to
-    /// call from several tasks at once.
-    pub async fn wait_connected(&self) -> Result<(), ClientConnectError> {
-        self.core.socket().await.map(|_| ())
-    }
-
-    /// Whether the socket exists (always true unless made by `connect_lazy`).
-    pub fn is_connected(&self) -> bool {
-        self.core.socket_now().is_some()
-    }
-
     /// Sends one packet to the peer, waiting while its queue is full.
     pub async fn send_packet(&self, packet: &Sent<S, C>) -> Result<(), SendPacketError> {
         self.core.send_packet(&self.protocol, packet).await
@@ -203,16 +180,6 @@ where
     /// kernel. Cancel-safe.
     pub async fn recv_packet(&self) -> Result<Received<S, C>, RecvPacketError> {
         self.core.recv_packet(&self.protocol, None).await
-    }
-
-    /// As [`recv_packet`](Self::recv_packet), within `timeout` on the runtime's clock,
-    /// counting the wait for the receive lock. `Duration::ZERO` takes only a datagram that
-    /// is already there. Cancel-safe.
-    pub async fn recv_packet_within(
-        &self,
-        timeout: Duration,
-    ) -> Result<Received<S, C>, RecvPacketError> {
-        self.core.recv_packet(&self.protocol, Some(timeout)).await
     }
 
     /// Receives the next packet and its ancillary data, appended to `ancillary` (see
@@ -302,32 +269,7 @@ where
     where
         Received<S, C>: Send,
     {
-        DatagramPacketIter::new(
-            move |left| Box::pin(self.core.recv_packet(&self.protocol, left)),
-            self.core.runtime(),
-            timeout,
-        )
-    }
-
-    /// Every receive, as a [`Stream`](futures_core::Stream) of results, until the client is closed; see
-    /// [`client::UdpClient::packets`](crate::client::UdpClient::packets).
-    pub fn packets(&self) -> DatagramPackets<'_, Received<S, C>>
-    where
-        Received<S, C>: Send,
-    {
-        DatagramPackets::new(move |_| Box::pin(self.core.recv_packet(&self.protocol, None)))
-    }
-
-    /// The packets to send, as a [`futures_sink::Sink`] of owned packets (see
-    /// [`DatagramPacketSink`]).
-    pub fn sink<'a, I>(&'a self) -> DatagramPacketSink<'a, I>
-    where
-        I: Borrow<Sent<S, C>> + Send + 'a,
-        Sent<S, C>: Sync,
-    {
-        DatagramPacketSink::new(move |item: I| {
-            Box::pin(async move { self.send_packet(item.borrow()).await })
-        })
+        self.core.iter_received_packets(&self.protocol, timeout)
     }
 
     /// Closes the client (idempotent): every task waiting in it, and every later call,
@@ -337,82 +279,37 @@ where
         self.core.close();
     }
 
-    /// Whether [`close`](Self::close) was called.
-    pub fn is_closed(&self) -> bool {
-        self.core.is_closed()
-    }
-
-    fn socket_or_not_connected(&self) -> io::Result<&net::UnixDatagram> {
-        self.core
-            .socket_now()
-            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
-    }
-
     /// Enables or disables receiving the sender's credentials with each datagram
     /// (`SO_PASSCRED`) ([`io::ErrorKind::NotConnected`] before a lazy client connects).
     pub fn set_passcred(&self, enable: bool) -> io::Result<()> {
-        self.socket_or_not_connected()?.set_passcred(enable)
+        self.core.socket_or_not_connected()?.set_passcred(enable)
     }
 
     /// Whether `SO_PASSCRED` is on.
     pub fn passcred(&self) -> io::Result<bool> {
-        self.socket_or_not_connected()?.passcred()
+        self.core.socket_or_not_connected()?.passcred()
     }
 
     /// The peer's credentials from when the socket was connected (`SO_PEERCRED`; see
     /// [`blocking::UnixDatagramClient::peer_credentials`](crate::blocking::UnixDatagramClient::peer_credentials)).
     pub fn peer_credentials(&self) -> io::Result<Credentials> {
-        self.socket_or_not_connected()?.peer_credentials()
+        self.core.socket_or_not_connected()?.peer_credentials()
     }
 
     /// The local name ([`io::ErrorKind::NotConnected`] before a lazy client connects).
     pub fn local_addr(&self) -> io::Result<UnixSocketAddress> {
-        self.socket_or_not_connected()?.local_addr()
+        self.core.socket_or_not_connected()?.local_addr()
     }
 
     /// The peer's name ([`io::ErrorKind::NotConnected`] before a lazy client connects).
     pub fn peer_addr(&self) -> io::Result<UnixSocketAddress> {
-        self.socket_or_not_connected()?.peer_addr()
+        self.core.socket_or_not_connected()?.peer_addr()
     }
 
-    /// The socket's options.
-    ///
-    /// # Panics
-    ///
-    /// If the client was made by `connect_lazy` and is not connected yet.
-    pub fn socket_options(&self) -> SocketOptions<'_> {
-        SocketOptions::new(self)
-    }
-
-    /// The protocol object.
-    pub fn protocol(&self) -> &DatagramProtocol<S, C> {
-        &self.protocol
-    }
-
-    /// The largest datagram a receive accepts.
-    pub fn max_recv_size(&self) -> usize {
-        self.max_recv_size
-    }
-
-    /// The runtime the client runs on.
-    pub fn runtime(&self) -> io::Result<Arc<dyn Runtime>> {
-        self.core.runtime()
-    }
+    async_datagram_client_methods!();
 }
 
-impl<S: DatagramSerializer, C> AsFd for UnixDatagramClient<S, C> {
-    /// The socket.
-    ///
-    /// # Panics
-    ///
-    /// If the client was made by `connect_lazy` and is not connected yet.
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.core
-            .socket_now()
-            .expect("the client is not connected yet: call wait_connected() first")
-            .as_fd()
-    }
-}
+async_datagram_client_impls!(UnixDatagramClient);
 
 /// How to open an async [`UnixDatagramClient`]: local name, receive size and runtime. Then
 /// [`connect`](Self::connect), [`connect_addr`](Self::connect_addr) or
