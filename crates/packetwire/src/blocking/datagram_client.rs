@@ -387,6 +387,100 @@ where
     }
 }
 
+/// The methods that the blocking datagram clients (`UdpClient`, `UnixDatagramClient`) share
+/// to the letter, for their `impl<S, C>` block: each client has a field `core`
+/// ([`ClientCore`]).
+macro_rules! datagram_client_methods {
+    () => {
+        /// As [`send_packet`](Self::send_packet), waiting at most `timeout` in all (the send
+        /// lock included): [`SendPacketError::TimedOut`](crate::client::SendPacketError::TimedOut)
+        /// then, and nothing was sent.
+        pub fn send_packet_within(
+            &self,
+            packet: &$crate::client::datagram::Sent<S, C>,
+            timeout: std::time::Duration,
+        ) -> Result<(), $crate::client::SendPacketError> {
+            self.core.send_packet(packet, Some(timeout))
+        }
+
+        /// As [`recv_packet`](Self::recv_packet), waiting at most `timeout` in all, the wait
+        /// for the receive lock included
+        /// ([`RecvPacketError::TimedOut`](crate::client::RecvPacketError::TimedOut) then).
+        /// `Duration::ZERO` takes only a datagram that is already there.
+        pub fn recv_packet_within(
+            &self,
+            timeout: std::time::Duration,
+        ) -> Result<$crate::client::datagram::Received<S, C>, $crate::client::RecvPacketError> {
+            self.core.recv_packet(Some(timeout))
+        }
+
+        /// Every receive, as an iterator of results (see
+        /// [`DatagramPackets`](crate::blocking::DatagramPackets)): recoverable errors are
+        /// items, and it ends when the client is closed.
+        pub fn packets(&self) -> $crate::blocking::DatagramPackets<'_, S, C> {
+            $crate::blocking::DatagramPackets::new(&self.core)
+        }
+
+        /// Whether [`close`](Self::close) was called.
+        pub fn is_closed(&self) -> bool {
+            self.core.is_closed()
+        }
+
+        /// The socket's options (EasyNetwork's socket proxy).
+        pub fn socket_options(&self) -> $crate::sockopt::SocketOptions<'_> {
+            $crate::sockopt::SocketOptions::new(self)
+        }
+
+        /// The protocol object.
+        pub fn protocol(&self) -> &packetwire_proto::DatagramProtocol<S, C> {
+            self.core.protocol()
+        }
+
+        /// The largest datagram a receive accepts.
+        pub fn max_recv_size(&self) -> usize {
+            self.core.max_recv_size()
+        }
+    };
+}
+
+/// The trait impls of a blocking datagram client: `Debug`, `AsFd`, and `IntoIterator` for a
+/// reference (the packets without a time budget).
+macro_rules! datagram_client_impls {
+    ($client:ident) => {
+        impl<S: packetwire_proto::DatagramSerializer, C> std::fmt::Debug for $client<S, C> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($client))
+                    .field("core", &self.core)
+                    .finish()
+            }
+        }
+
+        impl<S: packetwire_proto::DatagramSerializer, C> std::os::fd::AsFd for $client<S, C> {
+            fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                self.core.fd()
+            }
+        }
+
+        impl<'a, S, C> IntoIterator for &'a $client<S, C>
+        where
+            S: packetwire_proto::DatagramSerializer,
+            C: packetwire_proto::SendConverter<S::Sent>
+                + packetwire_proto::RecvConverter<S::Received>,
+        {
+            type Item = $crate::client::datagram::Received<S, C>;
+            type IntoIter = $crate::blocking::DatagramPacketIter<'a, S, C>;
+
+            /// The packets, without a time budget, until the first error (see
+            /// [`DatagramPacketIter`](crate::blocking::DatagramPacketIter)).
+            fn into_iter(self) -> Self::IntoIter {
+                self.iter_received_packets(None)
+            }
+        }
+    };
+}
+
+pub(crate) use {datagram_client_impls, datagram_client_methods};
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -10,12 +10,13 @@ use packetwire_proto::{
     DatagramProtocol, DatagramSerializer, NoConverter, RecvConverter, SendConverter,
 };
 
-use super::datagram_client::{ClientCore, DatagramPacketIter, DatagramPackets};
+use super::datagram_client::{
+    datagram_client_impls, datagram_client_methods, ClientCore, DatagramPacketIter,
+};
 use crate::client::datagram::{Received, Sent};
 use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, IpFamily, DEFAULT_MAX_DATAGRAM_SIZE};
 use crate::net::{AdoptError, ConnectError};
-use crate::sockopt::SocketOptions;
 
 /// A blocking UDP client: a socket connected to one peer, sending and receiving whole
 /// packets through a [`DatagramProtocol`] (EasyNetwork's `UDPNetworkClient`).
@@ -71,14 +72,6 @@ use crate::sockopt::SocketOptions;
 /// ```
 pub struct UdpClient<S: DatagramSerializer, C = NoConverter> {
     core: ClientCore<S, C>,
-}
-
-impl<S: DatagramSerializer, C> std::fmt::Debug for UdpClient<S, C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UdpClient")
-            .field("core", &self.core)
-            .finish()
-    }
 }
 
 impl<S, C> UdpClient<S, C>
@@ -140,26 +133,9 @@ where
         self.core.send_packet(packet, None)
     }
 
-    /// As [`send_packet`](Self::send_packet), waiting at most `timeout` in all (the send lock
-    /// included): [`SendPacketError::TimedOut`] then, and nothing was sent.
-    pub fn send_packet_within(
-        &self,
-        packet: &Sent<S, C>,
-        timeout: Duration,
-    ) -> Result<(), SendPacketError> {
-        self.core.send_packet(packet, Some(timeout))
-    }
-
     /// Receives the next packet from the peer, waiting as long as it takes.
     pub fn recv_packet(&self) -> Result<Received<S, C>, RecvPacketError> {
         self.core.recv_packet(None)
-    }
-
-    /// As [`recv_packet`](Self::recv_packet), waiting at most `timeout` in all, the wait for
-    /// the receive lock included ([`RecvPacketError::TimedOut`] then). `Duration::ZERO`
-    /// takes only a datagram that is already there.
-    pub fn recv_packet_within(&self, timeout: Duration) -> Result<Received<S, C>, RecvPacketError> {
-        self.core.recv_packet(Some(timeout))
     }
 
     /// The packets received within a time budget, as an iterator (EasyNetwork's
@@ -198,12 +174,6 @@ where
         DatagramPacketIter::new(&self.core, timeout)
     }
 
-    /// Every receive, as an iterator of results (see [`DatagramPackets`]): recoverable
-    /// errors are items, and it ends when the client is closed.
-    pub fn packets(&self) -> DatagramPackets<'_, S, C> {
-        DatagramPackets::new(&self.core)
-    }
-
     /// Closes the client (idempotent). A thread waiting in a receive or a send returns
     /// [`RecvPacketError::Closed`] / [`SendPacketError::Closed`], as does every later call.
     ///
@@ -211,11 +181,6 @@ where
     /// so that no thread still inside a call can see the descriptor number reused.
     pub fn close(&self) {
         self.core.close();
-    }
-
-    /// Whether [`close`](Self::close) was called.
-    pub fn is_closed(&self) -> bool {
-        self.core.is_closed()
     }
 
     /// The local address.
@@ -228,42 +193,10 @@ where
         inet_addr(socket2::SockRef::from(self).peer_addr()?)
     }
 
-    /// The socket's options (EasyNetwork's socket proxy): buffer sizes, TTL, broadcast, ...
-    pub fn socket_options(&self) -> SocketOptions<'_> {
-        SocketOptions::new(self)
-    }
-
-    /// The protocol object.
-    pub fn protocol(&self) -> &DatagramProtocol<S, C> {
-        self.core.protocol()
-    }
-
-    /// The largest datagram a receive accepts.
-    pub fn max_recv_size(&self) -> usize {
-        self.core.max_recv_size()
-    }
+    datagram_client_methods!();
 }
 
-impl<S: DatagramSerializer, C> AsFd for UdpClient<S, C> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.core.fd()
-    }
-}
-
-impl<'a, S, C> IntoIterator for &'a UdpClient<S, C>
-where
-    S: DatagramSerializer,
-    C: SendConverter<S::Sent> + RecvConverter<S::Received>,
-{
-    type Item = Received<S, C>;
-    type IntoIter = DatagramPacketIter<'a, S, C>;
-
-    /// The packets, without a time budget, until the first error (see
-    /// [`DatagramPacketIter`]).
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter_received_packets(None)
-    }
-}
+datagram_client_impls!(UdpClient);
 
 pub(crate) fn inet_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
     addr.as_socket()

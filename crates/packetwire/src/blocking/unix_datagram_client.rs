@@ -1,7 +1,7 @@
 //! The blocking Unix datagram packet client (EasyNetwork's `UnixDatagramClient`).
 
 use std::io::{self, IoSlice};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
@@ -9,13 +9,14 @@ use packetwire_proto::{
     DatagramProtocol, DatagramSerializer, NoConverter, RecvConverter, SendConverter,
 };
 
-use super::datagram_client::{ClientCore, DatagramPacketIter, DatagramPackets};
+use super::datagram_client::{
+    datagram_client_impls, datagram_client_methods, ClientCore, DatagramPacketIter,
+};
 use crate::client::datagram::{ensure_named, Received, Sent};
 use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, DEFAULT_MAX_DATAGRAM_SIZE};
 use crate::net::AdoptError;
 use crate::os;
-use crate::sockopt::SocketOptions;
 use crate::unix::{AddressError, Credentials, SocketAncillary, UnixSocketAddress};
 
 /// A blocking Unix datagram client: a socket connected to one named peer, sending and
@@ -59,14 +60,6 @@ use crate::unix::{AddressError, Credentials, SocketAncillary, UnixSocketAddress}
 /// ```
 pub struct UnixDatagramClient<S: DatagramSerializer, C = NoConverter> {
     core: ClientCore<S, C>,
-}
-
-impl<S: DatagramSerializer, C> std::fmt::Debug for UnixDatagramClient<S, C> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UnixDatagramClient")
-            .field("core", &self.core)
-            .finish()
-    }
 }
 
 impl<S, C> UnixDatagramClient<S, C>
@@ -134,16 +127,6 @@ where
         self.core.send_packet(packet, None)
     }
 
-    /// As [`send_packet`](Self::send_packet), waiting at most `timeout` in all (the send lock
-    /// included).
-    pub fn send_packet_within(
-        &self,
-        packet: &Sent<S, C>,
-        timeout: Duration,
-    ) -> Result<(), SendPacketError> {
-        self.core.send_packet(packet, Some(timeout))
-    }
-
     /// Sends one packet with ancillary data: descriptors (`SCM_RIGHTS`, which stay open here:
     /// the peer gets duplicates) and credentials (`SCM_CREDENTIALS`).
     ///
@@ -183,13 +166,6 @@ where
     /// [`recv_packet_with_ancillary`](Self::recv_packet_with_ancillary) to get them.
     pub fn recv_packet(&self) -> Result<Received<S, C>, RecvPacketError> {
         self.core.recv_packet(None)
-    }
-
-    /// As [`recv_packet`](Self::recv_packet), waiting at most `timeout` in all, the wait for
-    /// the receive lock included. `Duration::ZERO` takes only a datagram that is already
-    /// there.
-    pub fn recv_packet_within(&self, timeout: Duration) -> Result<Received<S, C>, RecvPacketError> {
-        self.core.recv_packet(Some(timeout))
     }
 
     /// Receives the next packet and its ancillary data, which is appended to `ancillary`
@@ -255,22 +231,11 @@ where
         DatagramPacketIter::new(&self.core, timeout)
     }
 
-    /// Every receive, as an iterator of results (see [`DatagramPackets`]): recoverable
-    /// errors are items, and it ends when the client is closed.
-    pub fn packets(&self) -> DatagramPackets<'_, S, C> {
-        DatagramPackets::new(&self.core)
-    }
-
     /// Closes the client (idempotent); see [`UdpClient::close`](crate::blocking::UdpClient::close).
     /// The socket is shut down at once, so the peer's sends to it fail; a local socket file
     /// is never removed.
     pub fn close(&self) {
         self.core.close();
-    }
-
-    /// Whether [`close`](Self::close) was called.
-    pub fn is_closed(&self) -> bool {
-        self.core.is_closed()
     }
 
     /// Enables or disables receiving the sender's credentials with each datagram
@@ -301,42 +266,10 @@ where
         os::unix_peer_address(self.as_fd())
     }
 
-    /// The socket's options.
-    pub fn socket_options(&self) -> SocketOptions<'_> {
-        SocketOptions::new(self)
-    }
-
-    /// The protocol object.
-    pub fn protocol(&self) -> &DatagramProtocol<S, C> {
-        self.core.protocol()
-    }
-
-    /// The largest datagram a receive accepts.
-    pub fn max_recv_size(&self) -> usize {
-        self.core.max_recv_size()
-    }
+    datagram_client_methods!();
 }
 
-impl<S: DatagramSerializer, C> AsFd for UnixDatagramClient<S, C> {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.core.fd()
-    }
-}
-
-impl<'a, S, C> IntoIterator for &'a UnixDatagramClient<S, C>
-where
-    S: DatagramSerializer,
-    C: SendConverter<S::Sent> + RecvConverter<S::Received>,
-{
-    type Item = Received<S, C>;
-    type IntoIter = DatagramPacketIter<'a, S, C>;
-
-    /// The packets, without a time budget, until the first error (see
-    /// [`DatagramPacketIter`]).
-    fn into_iter(self) -> Self::IntoIter {
-        self.iter_received_packets(None)
-    }
-}
+datagram_client_impls!(UnixDatagramClient);
 
 /// How to open a blocking [`UnixDatagramClient`]: its local name and receive size.
 ///
