@@ -260,72 +260,46 @@ async fn run(
     let HandlerChoice::Echo = args.handler;
 
     // The protocol objects, chosen at run time: `Value` packets for the codec specs, `Bytes`
-    // for the two byte-level serializers.
-    macro_rules! stream_server {
-        (|$protocol:ident, $handler:ident| $make:expr) => {{
+    // for the two byte-level serializers. `$kind` is `StreamProtocol` or `DatagramProtocol`,
+    // `$from_spec` the method of the spec that makes one; `$make` binds the server.
+    macro_rules! echo_server {
+        ($kind:ident, $from_spec:ident, |$protocol:ident, $handler:ident| $make:expr) => {{
             if bytes_framing {
                 if name == "raw" {
-                    let $protocol = StreamProtocol::new(RawSerializer);
-                    let $handler = EchoHandler::<Bytes>::new();
-                    let (server, shown) = $make.await?;
-                    serve_until(server, shown, &what, stop).await
+                    let raw = $kind::new(RawSerializer);
+                    echo_server!(@serve raw, Bytes, |$protocol, $handler| $make)
                 } else {
-                    let $protocol = StreamProtocol::new(line_bytes());
-                    let $handler = EchoHandler::<Bytes>::new();
-                    let (server, shown) = $make.await?;
-                    serve_until(server, shown, &what, stop).await
+                    let lines = $kind::new(line_bytes());
+                    echo_server!(@serve lines, Bytes, |$protocol, $handler| $make)
                 }
             } else {
-                let $protocol = args
-                    .serializer
-                    .spec()
-                    .stream_protocol()
-                    .map_err(|e| e.to_string())?;
-                let $handler = EchoHandler::<Value>::new();
-                let (server, shown) = $make.await?;
-                serve_until(server, shown, &what, stop).await
+                let from_spec = args.serializer.spec().$from_spec();
+                let spec_protocol = from_spec.map_err(|e| e.to_string())?;
+                echo_server!(@serve spec_protocol, Value, |$protocol, $handler| $make)
             }
         }};
-    }
-    macro_rules! datagram_server {
-        (|$protocol:ident, $handler:ident| $make:expr) => {{
-            if bytes_framing {
-                if name == "raw" {
-                    let $protocol = DatagramProtocol::new(RawSerializer);
-                    let $handler = EchoHandler::<Bytes>::new();
-                    let (server, shown) = $make.await?;
-                    serve_until(server, shown, &what, stop).await
-                } else {
-                    let $protocol = DatagramProtocol::new(line_bytes());
-                    let $handler = EchoHandler::<Bytes>::new();
-                    let (server, shown) = $make.await?;
-                    serve_until(server, shown, &what, stop).await
-                }
-            } else {
-                let $protocol = args
-                    .serializer
-                    .spec()
-                    .datagram_protocol()
-                    .map_err(|e| e.to_string())?;
-                let $handler = EchoHandler::<Value>::new();
-                let (server, shown) = $make.await?;
-                serve_until(server, shown, &what, stop).await
-            }
+        (@serve $value:expr, $packet:ty, |$protocol:ident, $handler:ident| $make:expr) => {{
+            let $protocol = $value;
+            let $handler = EchoHandler::<$packet>::new();
+            let (server, shown) = $make.await?;
+            serve_until(server, shown, &what, stop).await
         }};
     }
 
     match address {
-        Address::Tcp { host, port } => stream_server!(|protocol, handler| {
-            let options = options.clone();
-            async {
-                let listener = TcpListener::bind(host_for_bind(host), *port)
-                    .await
-                    .map_err(bind_failed)?;
-                let server = TcpServer::from_listener(listener, protocol, handler, options);
-                let shown = format!("tcp://{}", server.local_addrs()[0]);
-                Ok::<_, String>((server, shown))
-            }
-        }),
+        Address::Tcp { host, port } => {
+            echo_server!(StreamProtocol, stream_protocol, |protocol, handler| {
+                let options = options.clone();
+                async {
+                    let listener = TcpListener::bind(host_for_bind(host), *port)
+                        .await
+                        .map_err(bind_failed)?;
+                    let server = TcpServer::from_listener(listener, protocol, handler, options);
+                    let shown = format!("tcp://{}", server.local_addrs()[0]);
+                    Ok::<_, String>((server, shown))
+                }
+            })
+        }
         Address::Tls { host, port } => {
             let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
                 return Err("a tls:// address needs --cert FILE and --key FILE".into());
@@ -333,7 +307,7 @@ async fn run(
             let acceptor = packetwire::tls::TlsServerConfig::from_pem_files(cert, key)
                 .and_then(|c| c.build())
                 .map_err(|e| format!("bad TLS certificate or key: {e}"))?;
-            stream_server!(|protocol, handler| {
+            echo_server!(StreamProtocol, stream_protocol, |protocol, handler| {
                 let options = options.clone();
                 let acceptor = acceptor.clone();
                 async {
@@ -348,36 +322,44 @@ async fn run(
                 }
             })
         }
-        Address::Unix(path) => stream_server!(|protocol, handler| {
-            let options = options.clone();
-            async {
-                let listener = UnixListener::bind(path).await.map_err(bind_failed)?;
-                let server = UnixStreamServer::from_listener(listener, protocol, handler, options);
-                let shown = format!("unix:{}", server.local_addr());
-                Ok::<_, String>((server, shown))
-            }
-        }),
-        Address::Udp { host, port } => datagram_server!(|protocol, handler| {
-            let options = dgram_options.clone();
-            async {
-                let socket = UdpSocket::bind(host_for_bind(host), *port)
-                    .await
-                    .map_err(bind_failed)?;
-                let server = UdpServer::from_socket(socket, protocol, handler, options)
-                    .map_err(bind_failed)?;
-                let shown = format!("udp://{}", server.local_addr());
-                Ok::<_, String>((server, shown))
-            }
-        }),
-        Address::UnixDatagram(path) => datagram_server!(|protocol, handler| {
-            let options = dgram_options.clone();
-            async {
-                let socket = UnixDatagram::bind(path).await.map_err(bind_failed)?;
-                let server = UnixDatagramServer::from_socket(socket, protocol, handler, options)
-                    .map_err(bind_failed)?;
-                let shown = format!("unix-dgram:{}", server.local_addr());
-                Ok::<_, String>((server, shown))
-            }
-        }),
+        Address::Unix(path) => {
+            echo_server!(StreamProtocol, stream_protocol, |protocol, handler| {
+                let options = options.clone();
+                async {
+                    let listener = UnixListener::bind(path).await.map_err(bind_failed)?;
+                    let server =
+                        UnixStreamServer::from_listener(listener, protocol, handler, options);
+                    let shown = format!("unix:{}", server.local_addr());
+                    Ok::<_, String>((server, shown))
+                }
+            })
+        }
+        Address::Udp { host, port } => {
+            echo_server!(DatagramProtocol, datagram_protocol, |protocol, handler| {
+                let options = dgram_options.clone();
+                async {
+                    let socket = UdpSocket::bind(host_for_bind(host), *port)
+                        .await
+                        .map_err(bind_failed)?;
+                    let server = UdpServer::from_socket(socket, protocol, handler, options)
+                        .map_err(bind_failed)?;
+                    let shown = format!("udp://{}", server.local_addr());
+                    Ok::<_, String>((server, shown))
+                }
+            })
+        }
+        Address::UnixDatagram(path) => {
+            echo_server!(DatagramProtocol, datagram_protocol, |protocol, handler| {
+                let options = dgram_options.clone();
+                async {
+                    let socket = UnixDatagram::bind(path).await.map_err(bind_failed)?;
+                    let server =
+                        UnixDatagramServer::from_socket(socket, protocol, handler, options)
+                            .map_err(bind_failed)?;
+                    let shown = format!("unix-dgram:{}", server.local_addr());
+                    Ok::<_, String>((server, shown))
+                }
+            })
+        }
     }
 }
