@@ -24,11 +24,11 @@ use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
 use packetwire_proto::{RecvConverter, SendConverter, StreamProtocol, StreamSerializer};
 
-use super::stream_reader::{PacketReader, Received, Sent};
+use super::stream_reader::{PacketReader, Received, Sent, DEFAULT_MAX_RECV_SIZE};
 use super::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::net::stream::Shared;
 use crate::net::ReceiveError;
-use crate::runtime::{self, BoxFuture, Runtime};
+use crate::runtime::{self, BoxFuture, NoRuntime, Runtime};
 use crate::socket::sys;
 use crate::sync::Event;
 
@@ -229,23 +229,57 @@ where
         core
     }
 
-    /// A client that connects on first use with `connector`.
-    pub(crate) fn lazy(
-        connector: Connector,
+    /// A client over a packetwire stream split into its halves, on the stream's `runtime`,
+    /// with the bytes it had buffered and its `send_eof` state (the clients' `from_socket`).
+    pub(crate) fn from_split(
+        (read, write): (crate::net::ReadHalf, crate::net::WriteHalf),
         protocol: StreamProtocol<S, C>,
         runtime: Arc<dyn Runtime>,
-        max_recv_size: usize,
     ) -> Self {
+        let adopted = Adopted::from_halves(read, write);
+        Self::connected(adopted, protocol, runtime, DEFAULT_MAX_RECV_SIZE)
+    }
+
+    /// Connects now with `establish`, on `runtime` or else the current one (the options'
+    /// `connect`).
+    pub(crate) async fn connect<F>(
+        runtime: Option<&Arc<dyn Runtime>>,
+        max_recv_size: usize,
+        protocol: StreamProtocol<S, C>,
+        establish: impl FnOnce(Arc<dyn Runtime>) -> F,
+    ) -> Result<Self, ClientConnectError>
+    where
+        F: Future<Output = Result<Adopted, ClientConnectError>>,
+    {
+        let runtime = runtime::or_current(runtime).map_err(io::Error::from)?;
+        let adopted = establish(Arc::clone(&runtime)).await?;
+        Ok(Self::connected(adopted, protocol, runtime, max_recv_size))
+    }
+
+    /// A client that connects on first use with `establish`, on `runtime` or else the
+    /// current one (the options' `connect_lazy`): no I/O now.
+    pub(crate) fn lazy(
+        runtime: Option<&Arc<dyn Runtime>>,
+        max_recv_size: usize,
+        protocol: StreamProtocol<S, C>,
+        establish: impl Fn(Arc<dyn Runtime>) -> BoxFuture<Result<Adopted, ClientConnectError>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> Result<Self, NoRuntime> {
+        let runtime = runtime::or_current(runtime)?;
+        let rt = Arc::clone(&runtime);
+        let connector: Connector = Box::new(move || establish(Arc::clone(&rt)));
         let reader = PacketReader::new(&protocol, max_recv_size);
         let max_recv_size = reader.max_recv_size();
-        Self::with_parts(
+        Ok(Self::with_parts(
             protocol,
             runtime,
             max_recv_size,
             reader,
             SendState::default(),
             Some(connector),
-        )
+        ))
     }
 
     pub(crate) fn protocol(&self) -> &StreamProtocol<S, C> {

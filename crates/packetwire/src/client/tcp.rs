@@ -13,7 +13,7 @@ use super::stream::{async_stream_client_impls, async_stream_client_methods, Adop
 use super::stream_reader::{clamp_recv_size, DEFAULT_MAX_RECV_SIZE};
 use super::ClientConnectError;
 use crate::net::{TcpConnectOptions, TcpStream};
-use crate::runtime::{self, NoRuntime, Runtime};
+use crate::runtime::{BoxFuture, NoRuntime, Runtime};
 use crate::socket::sys;
 
 /// An async TCP client that sends and receives whole packets of a [`StreamProtocol`]
@@ -89,14 +89,8 @@ where
     /// (the start of the first packet) and its `send_eof` state.
     pub fn from_socket(stream: TcpStream, protocol: StreamProtocol<S, C>) -> Self {
         let runtime = Arc::clone(stream.runtime());
-        let (read, write) = stream.into_split();
         Self {
-            core: Core::connected(
-                Adopted::from_halves(read, write),
-                protocol,
-                runtime,
-                DEFAULT_MAX_RECV_SIZE,
-            ),
+            core: Core::from_split(stream.into_split(), protocol, runtime),
         }
     }
 
@@ -234,13 +228,15 @@ impl TcpClientOptions {
         S: StreamSerializer,
         C: SendConverter<S::Sent> + RecvConverter<S::Received>,
     {
-        let runtime = runtime::or_current(self.runtime.as_ref()).map_err(io::Error::from)?;
-        let adopted = self
-            .clone()
-            .establish(host.to_owned(), port, Arc::clone(&runtime))
-            .await?;
+        let establish = |runtime| self.clone().establish(host.to_owned(), port, runtime);
         Ok(TcpClient {
-            core: Core::connected(adopted, protocol, runtime, self.max_recv_size),
+            core: Core::connect(
+                self.runtime.as_ref(),
+                self.max_recv_size,
+                protocol,
+                establish,
+            )
+            .await?,
         })
     }
 
@@ -257,19 +253,18 @@ impl TcpClientOptions {
         S: StreamSerializer,
         C: SendConverter<S::Sent> + RecvConverter<S::Received>,
     {
-        let runtime = runtime::or_current(self.runtime.as_ref())?;
         let options = self.clone();
         let host = host.to_owned();
-        let rt = Arc::clone(&runtime);
-        let connector: super::stream::Connector = Box::new(move || {
-            Box::pin(
-                options
-                    .clone()
-                    .establish(host.clone(), port, Arc::clone(&rt)),
-            )
-        });
+        let establish = move |runtime: Arc<dyn Runtime>| -> BoxFuture<_> {
+            Box::pin(options.clone().establish(host.clone(), port, runtime))
+        };
         Ok(TcpClient {
-            core: Core::lazy(connector, protocol, runtime, self.max_recv_size),
+            core: Core::lazy(
+                self.runtime.as_ref(),
+                self.max_recv_size,
+                protocol,
+                establish,
+            )?,
         })
     }
 

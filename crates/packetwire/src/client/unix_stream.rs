@@ -13,7 +13,7 @@ use super::stream::{async_stream_client_impls, async_stream_client_methods, Adop
 use super::stream_reader::{clamp_recv_size, Received, Sent, DEFAULT_MAX_RECV_SIZE};
 use super::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::net::{UnixConnectOptions, UnixStream};
-use crate::runtime::{self, NoRuntime, Runtime};
+use crate::runtime::{BoxFuture, NoRuntime, Runtime};
 use crate::unix::{Credentials, SocketAncillary, UnixSocketAddress};
 
 /// An async Unix stream client that sends and receives whole packets of a
@@ -89,14 +89,8 @@ where
     /// and its `send_eof` state.
     pub fn from_socket(stream: UnixStream, protocol: StreamProtocol<S, C>) -> Self {
         let runtime = Arc::clone(stream.runtime());
-        let (read, write) = stream.into_split();
         Self {
-            core: Core::connected(
-                Adopted::from_halves(read, write),
-                protocol,
-                runtime,
-                DEFAULT_MAX_RECV_SIZE,
-            ),
+            core: Core::from_split(stream.into_split(), protocol, runtime),
         }
     }
 
@@ -326,10 +320,15 @@ impl UnixStreamClientOptions {
         S: StreamSerializer,
         C: SendConverter<S::Sent> + RecvConverter<S::Received>,
     {
-        let runtime = runtime::or_current(self.runtime.as_ref()).map_err(io::Error::from)?;
-        let adopted = self.clone().establish(target, Arc::clone(&runtime)).await?;
+        let establish = |runtime| self.clone().establish(target, runtime);
         Ok(UnixStreamClient {
-            core: Core::connected(adopted, protocol, runtime, self.max_recv_size),
+            core: Core::connect(
+                self.runtime.as_ref(),
+                self.max_recv_size,
+                protocol,
+                establish,
+            )
+            .await?,
         })
     }
 
@@ -342,13 +341,17 @@ impl UnixStreamClientOptions {
         S: StreamSerializer,
         C: SendConverter<S::Sent> + RecvConverter<S::Received>,
     {
-        let runtime = runtime::or_current(self.runtime.as_ref())?;
         let options = self.clone();
-        let rt = Arc::clone(&runtime);
-        let connector: super::stream::Connector =
-            Box::new(move || Box::pin(options.clone().establish(target.clone(), Arc::clone(&rt))));
+        let establish = move |runtime: Arc<dyn Runtime>| -> BoxFuture<_> {
+            Box::pin(options.clone().establish(target.clone(), runtime))
+        };
         Ok(UnixStreamClient {
-            core: Core::lazy(connector, protocol, runtime, self.max_recv_size),
+            core: Core::lazy(
+                self.runtime.as_ref(),
+                self.max_recv_size,
+                protocol,
+                establish,
+            )?,
         })
     }
 
