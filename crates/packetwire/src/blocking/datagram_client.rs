@@ -14,7 +14,7 @@ use packetwire_proto::{DatagramProtocol, DatagramSerializer, RecvConverter, Send
 
 use super::wait::{self, Interest};
 use crate::client::datagram::{self as common, Budget, Received, Sent};
-use crate::client::{RecvPacketError, SendPacketError};
+use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{check_sent, FULL_QUEUE_RETRY_MAX, FULL_QUEUE_RETRY_MIN};
 use crate::os::RecvError;
 
@@ -142,6 +142,19 @@ where
             recv: TimedLock::new(Vec::new()),
             max_recv_size: crate::datagram::check_max_datagram_size(max_recv_size),
         }
+    }
+
+    /// Wraps an adopted socket (the clients' `from_std` and `from_socket`), which must be
+    /// connected ([`AdoptError::NotConnected`](crate::net::AdoptError::NotConnected) otherwise).
+    pub(crate) fn adopt(
+        fd: OwnedFd,
+        protocol: DatagramProtocol<S, C>,
+        max_recv_size: usize,
+    ) -> Result<Self, ClientConnectError> {
+        if !crate::os::is_connected(fd.as_fd())? {
+            return Err(crate::net::AdoptError::NotConnected.into());
+        }
+        Ok(Self::new(fd, protocol, max_recv_size))
     }
 
     pub(crate) fn protocol(&self) -> &DatagramProtocol<S, C> {

@@ -21,9 +21,10 @@ use packetwire_proto::{RecvConverter, SendConverter, StreamProtocol, StreamSeria
 
 use super::stream::WriteCore;
 use super::wait::{self, Interest};
-use crate::client::stream_reader::{PacketReader, Received, Sent};
-use crate::client::{RecvPacketError, SendPacketError};
+use crate::client::stream_reader::{PacketReader, Received, Sent, DEFAULT_MAX_RECV_SIZE};
+use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::net::ReceiveError;
+use crate::socket::adopt::check_connected;
 use crate::socket::sys;
 
 /// A mutex whose lock can time out and gives up when the client is closed.
@@ -204,6 +205,27 @@ where
             #[cfg(feature = "tls")]
             tls: None,
         }
+    }
+
+    /// A client over a standard stream socket handed over by the caller (the clients'
+    /// `from_std`), whose type was checked: it must be connected
+    /// ([`AdoptError::NotConnected`](crate::net::AdoptError::NotConnected) otherwise), and is
+    /// switched to non-blocking mode.
+    pub(crate) fn adopt_std(
+        fd: OwnedFd,
+        protocol: StreamProtocol<S, C>,
+    ) -> Result<Self, ClientConnectError> {
+        check_connected(fd.as_fd())?;
+        sys::set_nonblocking(fd.as_fd())?;
+        let fd = Arc::new(fd);
+        Ok(Self::new(
+            fd,
+            &[],
+            false,
+            false,
+            protocol,
+            DEFAULT_MAX_RECV_SIZE,
+        ))
     }
 
     /// A client over the halves of a blocking stream, with the bytes it had buffered.

@@ -14,7 +14,7 @@ use super::stream_client::{stream_client_impls, stream_client_methods, ClientCor
 use super::{TcpConnectOptions, TcpStream};
 use crate::client::stream_reader::DEFAULT_MAX_RECV_SIZE;
 use crate::client::ClientConnectError;
-use crate::socket::adopt::{check_connected, check_tcp_socket, set_stream_options};
+use crate::socket::adopt::{check_tcp_socket, inet_addr, set_stream_options};
 use crate::socket::sys;
 
 /// A blocking TCP client that sends and receives whole packets of a [`StreamProtocol`]
@@ -89,19 +89,9 @@ where
     ) -> Result<Self, ClientConnectError> {
         let fd = OwnedFd::from(stream);
         check_tcp_socket(fd.as_fd())?;
-        check_connected(fd.as_fd())?;
-        sys::set_nonblocking(fd.as_fd())?;
-        set_stream_options(fd.as_fd())?;
-        Ok(Self {
-            core: ClientCore::new(
-                Arc::new(fd),
-                &[],
-                false,
-                false,
-                protocol,
-                DEFAULT_MAX_RECV_SIZE,
-            ),
-        })
+        let core = ClientCore::adopt_std(fd, protocol)?;
+        set_stream_options(core.fd())?;
+        Ok(Self { core })
     }
 
     /// Takes over a packetwire blocking TCP stream, with the bytes it had buffered (they are
@@ -115,12 +105,12 @@ where
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        inet(sys::sock(self).local_addr()?)
+        inet_addr(sys::sock(self).local_addr()?)
     }
 
     /// The peer's address.
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        inet(sys::sock(self).peer_addr()?)
+        inet_addr(sys::sock(self).peer_addr()?)
     }
 
     /// Whether the connection runs over TLS.
@@ -145,11 +135,6 @@ where
 }
 
 stream_client_impls!(TcpClient);
-
-fn inet(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP address"))
-}
 
 /// The options of a blocking [`TcpClient`]: connect timeout, local address, receive size and
 /// TLS.

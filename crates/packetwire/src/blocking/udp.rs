@@ -11,6 +11,7 @@ use super::datagram::{BlockingDatagram, Incoming};
 use crate::datagram::{self, IpFamily, DEFAULT_MAX_DATAGRAM_SIZE};
 use crate::net::{AdoptError, ConnectError, DatagramReceiveError};
 use crate::os;
+use crate::socket::adopt::inet_addr;
 use crate::sockopt::SocketOptions;
 
 /// A blocking UDP socket: [`net::UdpSocket`](crate::net::UdpSocket) without a runtime, with
@@ -170,11 +171,6 @@ impl AsFd for UdpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.core.fd()
     }
-}
-
-fn inet_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
 }
 
 /// How to open a blocking UDP socket: [`net::UdpSocketOptions`](crate::net::UdpSocketOptions)

@@ -2,7 +2,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -16,7 +16,8 @@ use super::datagram_client::{
 use crate::client::datagram::{Received, Sent};
 use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, IpFamily, DEFAULT_MAX_DATAGRAM_SIZE};
-use crate::net::{AdoptError, ConnectError};
+use crate::net::ConnectError;
+use crate::socket::adopt::inet_addr;
 
 /// A blocking UDP client: a socket connected to one peer, sending and receiving whole
 /// packets through a [`DatagramProtocol`] (EasyNetwork's `UDPNetworkClient`).
@@ -118,11 +119,8 @@ where
         max: usize,
     ) -> Result<Self, ClientConnectError> {
         datagram::adopt_udp(&fd)?;
-        if !crate::os::is_connected(fd.as_fd())? {
-            return Err(AdoptError::NotConnected.into());
-        }
         Ok(Self {
-            core: ClientCore::new(fd, protocol, max),
+            core: ClientCore::adopt(fd, protocol, max)?,
         })
     }
 
@@ -197,11 +195,6 @@ where
 }
 
 datagram_client_impls!(UdpClient);
-
-pub(crate) fn inet_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
-}
 
 /// How to open a blocking [`UdpClient`]: address family, local address, receive size and a
 /// timeout for the name resolution (the only part of a UDP connect that can wait).

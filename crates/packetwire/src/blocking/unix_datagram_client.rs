@@ -15,7 +15,6 @@ use super::datagram_client::{
 use crate::client::datagram::{ensure_named, Received, Sent};
 use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
 use crate::datagram::{self, DEFAULT_MAX_DATAGRAM_SIZE};
-use crate::net::AdoptError;
 use crate::os;
 use crate::unix::{AddressError, Credentials, SocketAncillary, UnixSocketAddress};
 
@@ -113,13 +112,9 @@ where
         max: usize,
     ) -> Result<Self, ClientConnectError> {
         datagram::adopt_unix_datagram(&fd)?;
-        if !os::is_connected(fd.as_fd())? {
-            return Err(AdoptError::NotConnected.into());
-        }
-        ensure_named(fd.as_fd())?;
-        Ok(Self {
-            core: ClientCore::new(fd, protocol, max),
-        })
+        let core = ClientCore::adopt(fd, protocol, max)?;
+        ensure_named(core.fd())?;
+        Ok(Self { core })
     }
 
     /// Sends one packet to the peer, waiting while its queue is full.

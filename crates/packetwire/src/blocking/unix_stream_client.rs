@@ -3,7 +3,6 @@
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use packetwire_proto::{
@@ -14,8 +13,7 @@ use super::stream_client::{stream_client_impls, stream_client_methods, ClientCor
 use super::{UnixConnectOptions, UnixStream};
 use crate::client::stream_reader::{Received, Sent, DEFAULT_MAX_RECV_SIZE};
 use crate::client::{ClientConnectError, RecvPacketError, SendPacketError};
-use crate::socket::adopt::{check_connected, check_unix_stream_socket};
-use crate::socket::sys;
+use crate::socket::adopt::check_unix_stream_socket;
 use crate::unix::{Credentials, SocketAncillary, UnixSocketAddress};
 
 /// A blocking Unix stream client that sends and receives whole packets of a
@@ -90,17 +88,8 @@ where
     ) -> Result<Self, ClientConnectError> {
         let fd = OwnedFd::from(stream);
         check_unix_stream_socket(fd.as_fd())?;
-        check_connected(fd.as_fd())?;
-        sys::set_nonblocking(fd.as_fd())?;
         Ok(Self {
-            core: ClientCore::new(
-                Arc::new(fd),
-                &[],
-                false,
-                false,
-                protocol,
-                DEFAULT_MAX_RECV_SIZE,
-            ),
+            core: ClientCore::adopt_std(fd, protocol)?,
         })
     }
 

@@ -14,6 +14,7 @@ use super::stream_reader::{clamp_recv_size, DEFAULT_MAX_RECV_SIZE};
 use super::ClientConnectError;
 use crate::net::{TcpConnectOptions, TcpStream};
 use crate::runtime::{BoxFuture, NoRuntime, Runtime};
+use crate::socket::adopt::inet_addr;
 use crate::socket::sys;
 
 /// An async TCP client that sends and receives whole packets of a [`StreamProtocol`]
@@ -96,12 +97,12 @@ where
 
     /// The local address (`NotConnected` before a lazy client connects).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        inet(sys::sock(&self.core.fd_or_error()?).local_addr()?)
+        inet_addr(sys::sock(&self.core.fd_or_error()?).local_addr()?)
     }
 
     /// The peer's address (`NotConnected` before a lazy client connects).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        inet(sys::sock(&self.core.fd_or_error()?).peer_addr()?)
+        inet_addr(sys::sock(&self.core.fd_or_error()?).peer_addr()?)
     }
 
     /// Whether the connection runs over TLS (`false` before a lazy client connects).
@@ -126,11 +127,6 @@ where
 }
 
 async_stream_client_impls!(TcpClient);
-
-fn inet(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP address"))
-}
 
 /// The options of an async [`TcpClient`]: connect timeout, local address, receive size,
 /// runtime and TLS; then [`connect`](Self::connect) or [`connect_lazy`](Self::connect_lazy).

@@ -14,6 +14,7 @@ use super::resolve::resolve;
 use crate::datagram::{self, IpFamily, DEFAULT_MAX_DATAGRAM_SIZE};
 use crate::os;
 use crate::runtime::{self, Runtime};
+use crate::socket::adopt::inet_addr;
 use crate::sockopt::SocketOptions;
 
 /// An async UDP socket: whole datagrams in and out, with AnyIO's vocabulary.
@@ -190,11 +191,6 @@ impl AsFd for UdpSocket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.core.fd()
     }
-}
-
-fn inet_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
 }
 
 /// How to open a UDP socket: address family, local address, receive buffer size and runtime.

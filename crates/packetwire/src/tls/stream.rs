@@ -24,6 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use super::config::StreamSettings;
 use crate::net::{ReadHalf, ReceiveError, SendError, TcpStream};
 use crate::runtime::{self, Runtime};
+use crate::socket::adopt::inet_addr;
 
 /// Gathered sends are copied into chunks of this size (the largest TLS record), so that many
 /// small buffers do not each become a record.
@@ -548,11 +549,6 @@ impl TlsStream {
     pub(crate) fn socket_shared(&self) -> Arc<crate::net::stream::Shared> {
         Arc::clone(self.core.tls.get_ref().0.read.core.shared())
     }
-}
-
-fn inet_addr(addr: socket2::SockAddr) -> io::Result<SocketAddr> {
-    addr.as_socket()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "not an IP socket address"))
 }
 
 /// The TCP socket, for socket options. Reading or writing it directly would corrupt the TLS
