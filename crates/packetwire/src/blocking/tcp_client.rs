@@ -3,7 +3,6 @@
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Arc;
 use std::time::Duration;
 
 use packetwire_proto::{
@@ -231,7 +230,7 @@ impl TcpClientOptions {
             let (read, write) = stream.into_split();
             drop(write);
             let (fd, _, _) = read.core.into_parts();
-            let fd = Arc::try_unwrap(fd)
+            let fd = std::sync::Arc::try_unwrap(fd)
                 .map_err(|_| io::Error::other("the TCP stream's descriptor is still shared"))?;
             let tls = connector.handshake_blocking(std::net::TcpStream::from(fd), &name)?;
             return Ok(TcpClient {
