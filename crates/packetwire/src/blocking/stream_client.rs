@@ -327,6 +327,21 @@ where
         }
     }
 
+    /// Takes the send lock (until `deadline`) and encodes `packet` into its buffer.
+    fn lock_and_encode(
+        &self,
+        packet: &Sent<S, C>,
+        deadline: Option<Instant>,
+    ) -> Result<TimedGuard<'_, SendState>, SendPacketError> {
+        let mut state = self.lock_send(deadline)?;
+        if state.eof_sent {
+            return Err(SendPacketError::EofSent);
+        }
+        state.buf.clear();
+        self.protocol.encode(packet, &mut state.buf)?;
+        Ok(state)
+    }
+
     /// Encodes `packet` and sends it whole, within `timeout` (lock wait included).
     pub(crate) fn send_within(
         &self,
@@ -334,13 +349,8 @@ where
         timeout: Option<Duration>,
     ) -> Result<(), SendPacketError> {
         let deadline = wait::deadline(timeout);
-        let mut state = self.lock_send(deadline)?;
-        if state.eof_sent {
-            return Err(SendPacketError::EofSent);
-        }
+        let mut state = self.lock_and_encode(packet, deadline)?;
         let SendState { write, buf, .. } = &mut *state;
-        buf.clear();
-        self.protocol.encode(packet, buf)?;
         let result = self.write_all(write, buf, deadline);
         if buf.capacity() > KEEP_BUFFER {
             *buf = BytesMut::new();
@@ -414,13 +424,8 @@ where
         timeout: Option<Duration>,
     ) -> Result<(), SendPacketError> {
         let deadline = wait::deadline(timeout);
-        let mut state = self.lock_send(deadline)?;
-        if state.eof_sent {
-            return Err(SendPacketError::EofSent);
-        }
+        let mut state = self.lock_and_encode(packet, deadline)?;
         let SendState { write, buf, .. } = &mut *state;
-        buf.clear();
-        self.protocol.encode(packet, buf)?;
         let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
         write
             .send_all_with_ancillary(buf, ancillary, timeout)
@@ -476,6 +481,31 @@ where
         &self,
         timeout: Option<Duration>,
     ) -> Result<Received<S, C>, RecvPacketError> {
+        self.recv_reading_with(timeout, sys::read)
+    }
+
+    /// Receives the next packet, every read while it arrives made with `recvmsg(2)` asking
+    /// for ancillary data (appended to `ancillary`).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    pub(crate) fn recv_with_ancillary_within(
+        &self,
+        ancillary: &mut crate::unix::SocketAncillary<'_>,
+        timeout: Option<Duration>,
+    ) -> Result<Received<S, C>, RecvPacketError> {
+        self.recv_reading_with(timeout, |fd, room| {
+            crate::os::recv_with_ancillary(fd, room, ancillary)
+                .map(|meta| meta.len)
+                .map_err(io::Error::from)
+        })
+    }
+
+    /// Receives the next packet within `timeout`, each read from the socket made with `read`
+    /// (a TLS connection reads through its session instead).
+    fn recv_reading_with(
+        &self,
+        timeout: Option<Duration>,
+        mut read: impl FnMut(BorrowedFd<'_>, &mut [u8]) -> io::Result<usize>,
+    ) -> Result<Received<S, C>, RecvPacketError> {
         let deadline = wait::deadline(timeout);
         let mut reader = self.lock_recv(deadline)?;
         loop {
@@ -490,32 +520,7 @@ where
                 self.fill_tls(&mut reader, tls, deadline)?;
                 continue;
             }
-            self.fill(&mut reader, deadline, sys::read)?;
-        }
-    }
-
-    /// Receives the next packet, every read while it arrives made with `recvmsg(2)` asking
-    /// for ancillary data (appended to `ancillary`).
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    pub(crate) fn recv_with_ancillary_within(
-        &self,
-        ancillary: &mut crate::unix::SocketAncillary<'_>,
-        timeout: Option<Duration>,
-    ) -> Result<Received<S, C>, RecvPacketError> {
-        let deadline = wait::deadline(timeout);
-        let mut reader = self.lock_recv(deadline)?;
-        loop {
-            if self.is_closed() {
-                return Err(RecvPacketError::Closed);
-            }
-            if let Some(packet) = reader.next_packet()? {
-                return Ok(packet);
-            }
-            self.fill(&mut reader, deadline, |fd, room| {
-                crate::os::recv_with_ancillary(fd, room, ancillary)
-                    .map(|meta| meta.len)
-                    .map_err(io::Error::from)
-            })?;
+            self.fill(&mut reader, deadline, &mut read)?;
         }
     }
 
