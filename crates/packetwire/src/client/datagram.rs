@@ -327,11 +327,30 @@ impl<K: Connector> AsyncCore<K> {
         S: DatagramSerializer,
         C: SendConverter<S::Sent> + RecvConverter<S::Received>,
     {
+        self.send_packet_with(protocol, packet, |socket, datagram| async move {
+            socket.send(&datagram).await
+        })
+        .await
+    }
+
+    /// As [`send_packet`](Self::send_packet), the encoded datagram (in the locked send
+    /// buffer) sent by `send`.
+    pub(crate) async fn send_packet_with<'a, S, C, F>(
+        &'a self,
+        protocol: &DatagramProtocol<S, C>,
+        packet: &Sent<S, C>,
+        send: impl FnOnce(&'a K::Socket, async_lock::MutexGuard<'a, BytesMut>) -> F,
+    ) -> Result<(), SendPacketError>
+    where
+        S: DatagramSerializer,
+        C: SendConverter<S::Sent> + RecvConverter<S::Received>,
+        F: Future<Output = io::Result<()>>,
+    {
         let send = async {
             let socket = self.socket().await.map_err(connect_to_send)?;
             let mut buffer = self.send.lock().await;
             encode(protocol, packet, &mut buffer)?;
-            socket.send(&buffer).await.map_err(SendPacketError::from_io)
+            send(socket, buffer).await.map_err(SendPacketError::from_io)
         };
         self.or_closed(send)
             .await
@@ -783,6 +802,33 @@ mod tests {
         let mut unlimited = Budget::new(None);
         unlimited.spend(Duration::from_secs(1));
         assert_eq!(unlimited.left(), None);
+    }
+
+    #[cfg(feature = "json")]
+    #[test]
+    fn clients_and_their_futures_are_send() {
+        use super::super::{UdpClient, UnixDatagramClient};
+        use crate::unix::SocketAncillary;
+        type Json = packetwire_proto::JsonSerializer<serde_json::Value>;
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<UdpClient<Json>>();
+        send_sync::<UnixDatagramClient<Json>>();
+        fn futures(udp: &UdpClient<Json>, unix: &UnixDatagramClient<Json>) {
+            let packet = serde_json::Value::Null;
+            send(&udp.send_packet(&packet));
+            send(&udp.recv_packet());
+            send(&udp.recv_packet_within(Duration::ZERO));
+            send(&udp.wait_connected());
+            send(&udp.packets());
+            send(&udp.iter_received_packets(None));
+            send(&udp.sink::<serde_json::Value>());
+            send(&unix.send_packet(&packet));
+            send(&unix.send_packet_with_ancillary(&packet, &SocketAncillary::new()));
+            send(&unix.recv_packet_with_ancillary(&mut SocketAncillary::new()));
+            send(&unix.close());
+        }
+        let _ = futures;
     }
 
     #[test]

@@ -161,19 +161,11 @@ where
         packet: &Sent<S, C>,
         ancillary: &SocketAncillary<'_>,
     ) -> Result<(), SendPacketError> {
-        let send = async {
-            let socket = self.core.socket().await.map_err(common::connect_to_send)?;
-            let mut buffer = self.core.send.lock().await;
-            common::encode(&self.protocol, packet, &mut buffer)?;
-            socket
-                .send_with_ancillary(&buffer, ancillary)
-                .await
-                .map_err(SendPacketError::from_io)
-        };
         self.core
-            .or_closed(send)
+            .send_packet_with(&self.protocol, packet, |socket, datagram| async move {
+                socket.send_with_ancillary(&datagram, ancillary).await
+            })
             .await
-            .unwrap_or(Err(SendPacketError::Closed))
     }
 
     /// Receives the next packet from the peer. Descriptors sent with it are discarded by the
