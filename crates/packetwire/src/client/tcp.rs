@@ -225,15 +225,13 @@ impl TcpClientOptions {
         C: SendConverter<S::Sent> + RecvConverter<S::Received>,
     {
         let establish = |runtime| self.clone().establish(host.to_owned(), port, runtime);
-        Ok(TcpClient {
-            core: Core::connect(
-                self.runtime.as_ref(),
-                self.max_recv_size,
-                protocol,
-                establish,
-            )
-            .await?,
-        })
+        let core = Core::connect(
+            self.runtime.as_ref(),
+            self.max_recv_size,
+            protocol,
+            establish,
+        );
+        Ok(TcpClient { core: core.await? })
     }
 
     /// A client that connects to `host:port` on first use (a send, a receive or
@@ -254,14 +252,13 @@ impl TcpClientOptions {
         let establish = move |runtime: Arc<dyn Runtime>| -> BoxFuture<_> {
             Box::pin(options.clone().establish(host.clone(), port, runtime))
         };
-        Ok(TcpClient {
-            core: Core::lazy(
-                self.runtime.as_ref(),
-                self.max_recv_size,
-                protocol,
-                establish,
-            )?,
-        })
+        let core = Core::lazy(
+            self.runtime.as_ref(),
+            self.max_recv_size,
+            protocol,
+            establish,
+        );
+        Ok(TcpClient { core: core? })
     }
 
     async fn establish(

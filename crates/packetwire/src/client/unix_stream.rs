@@ -321,15 +321,13 @@ impl UnixStreamClientOptions {
         C: SendConverter<S::Sent> + RecvConverter<S::Received>,
     {
         let establish = |runtime| self.clone().establish(target, runtime);
-        Ok(UnixStreamClient {
-            core: Core::connect(
-                self.runtime.as_ref(),
-                self.max_recv_size,
-                protocol,
-                establish,
-            )
-            .await?,
-        })
+        let core = Core::connect(
+            self.runtime.as_ref(),
+            self.max_recv_size,
+            protocol,
+            establish,
+        );
+        Ok(UnixStreamClient { core: core.await? })
     }
 
     fn lazy<S, C>(
@@ -345,14 +343,13 @@ impl UnixStreamClientOptions {
         let establish = move |runtime: Arc<dyn Runtime>| -> BoxFuture<_> {
             Box::pin(options.clone().establish(target.clone(), runtime))
         };
-        Ok(UnixStreamClient {
-            core: Core::lazy(
-                self.runtime.as_ref(),
-                self.max_recv_size,
-                protocol,
-                establish,
-            )?,
-        })
+        let core = Core::lazy(
+            self.runtime.as_ref(),
+            self.max_recv_size,
+            protocol,
+            establish,
+        );
+        Ok(UnixStreamClient { core: core? })
     }
 
     async fn establish(
