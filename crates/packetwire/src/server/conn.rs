@@ -42,7 +42,8 @@ pub(crate) type Encoder<Resp> =
 
 /// The receiving side of a connection.
 pub(crate) enum ReadSide {
-    Net(ReadHalf),
+    /// A TCP (`false`) or Unix stream (`true`) connection.
+    Net(ReadHalf, bool),
     #[cfg(feature = "tls")]
     Tls(Arc<Mutex<crate::tls::TlsStream>>),
 }
@@ -61,7 +62,7 @@ impl ReadSide {
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         match self {
-            Self::Net(half) => half.core.poll_read_into(cx, out),
+            Self::Net(half, unix) => half.core.poll_read_stream(cx, out, *unix),
             #[cfg(feature = "tls")]
             Self::Tls(tls) => lock(tls).server_poll_read(cx, out),
         }
@@ -595,7 +596,7 @@ async fn read_once(
     ancillary: Option<&mut SocketAncillary<'_>>,
 ) -> Result<usize, ReadError> {
     match (reader, ancillary) {
-        (ReadSide::Net(half), Some(ancillary)) => {
+        (ReadSide::Net(half, _), Some(ancillary)) => {
             match half.core.receive_with_ancillary(READ_SIZE, ancillary).await {
                 Ok(bytes) => {
                     buffer.extend_from_slice(&bytes);
