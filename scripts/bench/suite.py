@@ -17,9 +17,12 @@ resident memory serving 1,000 concurrent JSON clients.
 
     scripts/bench/suite.py                 # the full suite (about 15 minutes)
     scripts/bench/suite.py --smoke         # a few seconds: one transport, one size, short runs
+    scripts/bench/suite.py --rounds 3      # every server run 3 times, interleaved; medians
 
 Every figure that matters is a ratio measured in the same run: absolute numbers drift on a
-2-core machine.
+2-core machine. With ``--rounds N`` the whole list of servers is run N times one after the other
+(round 1 of every server, then round 2, ...); each cell then shows the median of the N requests
+per second, and the median of the N ratios to the plain tokio server of the same round.
 """
 
 from __future__ import annotations
@@ -296,7 +299,9 @@ def write_table(results: list[dict], mem: dict, meta: dict, out: Path) -> str:
         f"Machine: {meta['machine']}. Command: `{meta['command']}`.",
         f"Each cell: requests per second with `packetwire bench` (concurrency {meta['concurrency']}, "
         f"{meta['duration']} s measured after {meta['warmup']} s warm-up), and in brackets the ratio "
-        "to the plain tokio server of the same transport and size in this run.",
+        "to the plain tokio server of the same transport and size in this run."
+        + (f" Median of {meta['rounds']} interleaved rounds (rps and ratio medians taken separately)."
+           if meta.get("rounds", 1) > 1 else ""),
         "",
     ]
     transports = [t for t in TRANSPORTS if any(r["transport"] == t for r in results)]
@@ -406,10 +411,93 @@ ALL_FAMILIES: list[tuple[str, str]] = []
 # ------------------------------------------------------------------------------------------------
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def add_ratios(results: list[dict]) -> None:
+    """Each entry's ratio to the plain tokio server of the same transport and size."""
+    for r in results:
+        base = next((b for b in results if b["server"] == "tokio plain" and b["transport"] == r["transport"]
+                     and b["msize"] == r["msize"] and b.get("rps")), None)
+        if base and r.get("rps"):
+            r["ratio_to_tokio"] = r["rps"] / base["rps"]
+
+
+def merge_rounds(rounds: list[list[dict]]) -> list[dict]:
+    """One entry per cell: the median rps and the median of the per-round ratios."""
+    if len(rounds) == 1:
+        return rounds[0]
+    merged = []
+    for first in rounds[0]:
+        key = (first["server"], first["transport"], first["msize"])
+        cells = [r for run in rounds for r in run if (r["server"], r["transport"], r["msize"]) == key]
+        ok = [c for c in cells if c.get("rps")]
+        entry = {k: first[k] for k in ("server", "mode", "transport", "msize")}
+        entry["rounds"] = [
+            {"rps": c.get("rps"), "ratio_to_tokio": c.get("ratio_to_tokio"), "error": c.get("error")} for c in cells
+        ]
+        if not ok:
+            entry["error"] = next((c["error"] for c in cells if c.get("error")), "no result")
+        else:
+            entry["rps"] = median([c["rps"] for c in ok])
+            entry["mib_s"] = median([c["mib_s"] for c in ok])
+            entry["latency_us"] = {
+                k: median([c["latency_us"][k] for c in ok]) for k in ok[0]["latency_us"]
+            }
+            ratios = [c["ratio_to_tokio"] for c in ok if c.get("ratio_to_tokio") is not None]
+            if ratios:
+                entry["ratio_to_tokio"] = median(ratios)
+            failed = len(cells) - len(ok)
+            if failed:
+                entry["failed_rounds"] = failed
+        merged.append(entry)
+    return merged
+
+
+def run_round(transports: list[str], chosen: list[Server], sizes: list[int], tmp: Path,
+              args: argparse.Namespace) -> list[dict]:
+    """Every chosen server on every transport and size, once; with ratios to tokio plain."""
+    results: list[dict] = []
+    for transport in transports:
+        for server in chosen:
+            if transport not in server.transports:
+                continue
+            try:
+                running = Running(server, address_for(transport, tmp, server.name), tmp / "server.log")
+            except RuntimeError as exc:
+                for msize in sizes:
+                    results.append({"server": server.name, "mode": server.mode, "transport": transport,
+                                    "msize": msize, "error": str(exc)[:300]})
+                continue
+            try:
+                for msize in sizes:
+                    entry = {"server": server.name, "mode": server.mode, "transport": transport, "msize": msize}
+                    try:
+                        report = bench(running.addr, server.mode, msize, args)
+                        entry.update(rps=report["requests_per_second"], mib_s=report["mib_per_second"],
+                                     latency_us=report["latency_us"])
+                        print(f"{server.name:32} {transport:10} {msize:6} B  {entry['rps']:>10,.0f} req/s",
+                              file=sys.stderr, flush=True)
+                    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                        entry["error"] = str(exc)[:300]
+                        print(f"{server.name:32} {transport:10} {msize:6} B  error: {entry['error']}",
+                              file=sys.stderr, flush=True)
+                    results.append(entry)
+            finally:
+                running.stop()
+    add_ratios(results)
+    return results
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--smoke", action="store_true", help="a few seconds: TCP, 1 KiB, short runs, no memory")
     parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run every server this many times, interleaved; report medians")
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--transports", default=",".join(TRANSPORTS))
     parser.add_argument("--sizes", default=",".join(map(str, SIZES)))
@@ -443,40 +531,16 @@ def main(argv: list[str]) -> int:
     out = args.results / stamp
     out.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix="packetwire-suite-"))
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    rounds: list[list[dict]] = []
     results: list[dict] = []
     try:
-        for transport in transports:
-            for server in chosen:
-                if transport not in server.transports:
-                    continue
-                try:
-                    running = Running(server, address_for(transport, tmp, server.name), tmp / "server.log")
-                except RuntimeError as exc:
-                    for msize in sizes:
-                        results.append({"server": server.name, "mode": server.mode, "transport": transport,
-                                        "msize": msize, "error": str(exc)[:300]})
-                    continue
-                try:
-                    for msize in sizes:
-                        entry = {"server": server.name, "mode": server.mode, "transport": transport, "msize": msize}
-                        try:
-                            report = bench(running.addr, server.mode, msize, args)
-                            entry.update(rps=report["requests_per_second"], mib_s=report["mib_per_second"],
-                                         latency_us=report["latency_us"])
-                            print(f"{server.name:32} {transport:10} {msize:6} B  {entry['rps']:>10,.0f} req/s",
-                                  file=sys.stderr, flush=True)
-                        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-                            entry["error"] = str(exc)[:300]
-                            print(f"{server.name:32} {transport:10} {msize:6} B  error: {entry['error']}",
-                                  file=sys.stderr, flush=True)
-                        results.append(entry)
-                finally:
-                    running.stop()
-        for r in results:
-            base = next((b for b in results if b["server"] == "tokio plain" and b["transport"] == r["transport"]
-                         and b["msize"] == r["msize"] and b.get("rps")), None)
-            if base and r.get("rps"):
-                r["ratio_to_tokio"] = r["rps"] / base["rps"]
+        for round_no in range(1, args.rounds + 1):
+            if args.rounds > 1:
+                print(f"round {round_no} of {args.rounds}", file=sys.stderr, flush=True)
+            rounds.append(run_round(transports, chosen, sizes, tmp, args))
+        results = merge_rounds(rounds)
         mem: dict = {}
         if not args.no_memory:
             for server in chosen:
@@ -492,6 +556,7 @@ def main(argv: list[str]) -> int:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
             "command": "scripts/bench/suite.py " + " ".join(argv),
             "concurrency": 10,
+            "rounds": args.rounds,
             "idle": args.idle,
             "clients": args.clients,
             "duration": args.duration,

@@ -20,7 +20,8 @@ use crate::address::Address;
 pub(crate) enum Mode {
     /// Arbitrary bytes (no newline), echoed as they are: for raw echo servers.
     Raw,
-    /// `msize - 1` printable bytes and a newline: for line echo servers.
+    /// `msize - 1` printable bytes and a newline (on datagrams, `msize` bytes and no newline: a
+    /// datagram is one line): for line echo servers.
     Line,
     /// A compact JSON object of `msize - 1` bytes and a newline (no newline on datagrams): for
     /// JSON echo servers, which decode and re-encode it to the same bytes.
@@ -63,9 +64,14 @@ pub(crate) struct BenchArgs {
     /// Result format.
     #[arg(long, value_enum, default_value = "text")]
     output: Output,
-    /// Seconds one request may take before the run fails (a lost datagram, a stuck server).
+    /// Seconds one request may take before the run fails (a stuck server; on datagram
+    /// transports, every re-send lost).
     #[arg(long, default_value_t = 10.0)]
     timeout: f64,
+    /// Datagram transports: seconds without the whole echo after which a request counts as
+    /// lost and is sent again (loopback may drop a datagram under load).
+    #[arg(long, default_value_t = 0.5)]
+    loss_timeout: f64,
     /// Threads of the load generator's runtime.
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -86,6 +92,7 @@ fn message(mode: Mode, msize: usize, worker: usize, datagram: bool) -> Vec<u8> {
     };
     match mode {
         Mode::Raw => fill(msize),
+        Mode::Line if datagram => fill(msize),
         Mode::Line => {
             let mut m = fill(msize - 1);
             m.push(b'\n');
@@ -116,6 +123,8 @@ fn new_histogram() -> Histogram<u64> {
 /// What a run measured.
 struct Results {
     requests: u64,
+    /// Datagram requests sent again after no echo came within the loss timeout.
+    lost: u64,
     elapsed: Duration,
     latency: Histogram<u64>,
 }
@@ -125,6 +134,15 @@ enum Conn {
     Stream(Box<dyn StreamIo>),
     Udp(UdpSocket),
     UnixDatagram(UnixDatagram),
+}
+
+/// How one try of a request ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// The whole echo came back.
+    Done,
+    /// A datagram (or its echo) was lost: the request is to be sent again.
+    Lost,
 }
 
 trait StreamIo: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
@@ -173,14 +191,16 @@ impl Conn {
         })
     }
 
-    /// Sends `mpr` copies of `message` and checks the echo.
+    /// Sends `mpr` copies of `message` and checks the echo. On datagram transports, an echo
+    /// that does not come within `loss_timeout` makes the request [`Attempt::Lost`].
     async fn request(
         &mut self,
         message: &[u8],
         batch: &[u8],
         echo: &mut [u8],
         mpr: usize,
-    ) -> Result<(), String> {
+        loss_timeout: Duration,
+    ) -> Result<Attempt, String> {
         match self {
             Conn::Stream(stream) => {
                 stream
@@ -206,17 +226,18 @@ impl Conn {
                         .map_err(|e| format!("send failed: {e}"))?;
                 }
                 for _ in 0..mpr {
-                    let got = self
-                        .receive_datagram()
-                        .await
-                        .map_err(|e| format!("receive failed: {e}"))?;
+                    let Ok(got) = tokio::time::timeout(loss_timeout, self.receive_datagram()).await
+                    else {
+                        return Ok(Attempt::Lost);
+                    };
+                    let got = got.map_err(|e| format!("receive failed: {e}"))?;
                     if got != message {
                         return Err(mismatch(message, &got));
                     }
                 }
             }
         }
-        Ok(())
+        Ok(Attempt::Done)
     }
 }
 
@@ -262,7 +283,7 @@ fn mismatch(expected: &[u8], got: &[u8]) -> String {
 /// `packetwire bench`.
 pub(crate) fn bench(args: &BenchArgs) -> Result<(), String> {
     let address: Address = args.address.parse().map_err(|e| format!("{e}"))?;
-    let min = if args.mode == Mode::Raw || (address.is_datagram() && args.mode == Mode::Json) {
+    let min = if args.mode == Mode::Raw || address.is_datagram() {
         1
     } else {
         2
@@ -277,8 +298,18 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<(), String> {
     if args.mpr == 0 || args.concurrency == 0 || args.threads == 0 {
         return Err("--mpr, --concurrency and --threads must be at least 1".into());
     }
-    if !(args.duration > 0.0 && args.warmup >= 0.0 && args.timeout > 0.0) {
-        return Err("--duration and --timeout must be positive, --warmup not negative".into());
+    if !(args.duration > 0.0
+        && args.warmup >= 0.0
+        && args.timeout > 0.0
+        && args.loss_timeout > 0.0
+        && [args.duration, args.warmup, args.timeout, args.loss_timeout]
+            .iter()
+            .all(|s| s.is_finite()))
+    {
+        return Err(
+            "--duration, --timeout and --loss-timeout must be positive, --warmup not negative"
+                .into(),
+        );
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.threads)
@@ -302,10 +333,12 @@ async fn run(address: &Address, args: &BenchArgs) -> Result<Results, String> {
     let warmup = Duration::from_secs_f64(args.warmup);
     let duration = Duration::from_secs_f64(args.duration);
     let timeout = Duration::from_secs_f64(args.timeout);
+    let loss_timeout = Duration::from_secs_f64(args.loss_timeout);
     let start = Instant::now();
     let measure_from = start + warmup;
     let end = measure_from + duration;
     let counted = Arc::new(AtomicU64::new(0));
+    let lost = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicBool::new(false));
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -315,6 +348,7 @@ async fn run(address: &Address, args: &BenchArgs) -> Result<Results, String> {
         let mpr = args.mpr;
         let counted = Arc::clone(&counted);
         let failed = Arc::clone(&failed);
+        let lost = Arc::clone(&lost);
         tasks.spawn(async move {
             let mut latency = new_histogram();
             let mut echo = vec![0u8; batch.len()];
@@ -324,9 +358,22 @@ async fn run(address: &Address, args: &BenchArgs) -> Result<Results, String> {
                 if began >= end || failed.load(Ordering::Relaxed) {
                     break;
                 }
-                let done =
-                    tokio::time::timeout(timeout, conn.request(&message, &batch, &mut echo, mpr))
-                        .await;
+                let give_up = tokio::time::Instant::from_std(began + timeout);
+                let done = loop {
+                    let attempt = tokio::time::timeout_at(
+                        give_up,
+                        conn.request(&message, &batch, &mut echo, mpr, loss_timeout),
+                    )
+                    .await;
+                    match attempt {
+                        Ok(Ok(Attempt::Lost)) => {
+                            if began >= measure_from {
+                                lost.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        other => break other.map(|r| r.map(|_| ())),
+                    }
+                };
                 match done {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
@@ -413,11 +460,18 @@ async fn run(address: &Address, args: &BenchArgs) -> Result<Results, String> {
     if let Some(e) = first_error {
         return Err(e);
     }
+    let lost = lost.load(Ordering::Relaxed);
+    if requests == 0 && lost > 0 {
+        return Err(format!(
+            "no request got its echo back: {lost} lost (no echo within {loss_timeout:?})"
+        ));
+    }
     let elapsed = Instant::now()
         .min(end)
         .saturating_duration_since(measure_from);
     Ok(Results {
         requests,
+        lost,
         elapsed: if elapsed.is_zero() { duration } else { elapsed },
         latency,
     })
@@ -453,6 +507,9 @@ fn report(address: &Address, args: &BenchArgs, results: &Results) {
                 seconds
             );
             println!("requests:    {} ({rps:.1} req/s)", results.requests);
+            if address.is_datagram() {
+                println!("lost:        {} (sent again)", results.lost);
+            }
             println!("throughput:  {mib_s:.2} MiB/s");
             println!(
                 "latency (us): min {min}  mean {mean:.1}  median {median}  p90 {p90}  p99 {p99}  \
@@ -469,6 +526,7 @@ fn report(address: &Address, args: &BenchArgs, results: &Results) {
                 "concurrency": args.concurrency,
                 "duration_s": seconds,
                 "requests": results.requests,
+                "lost": results.lost,
                 "requests_per_second": rps,
                 "mib_per_second": mib_s,
                 "latency_us": {
@@ -500,6 +558,10 @@ mod tests {
             assert_eq!(line.len(), msize);
             assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
             assert_eq!(line.last(), Some(&b'\n'));
+            // A datagram is one line: no newline in it.
+            let line = message(Mode::Line, msize, 3, true);
+            assert_eq!(line.len(), msize);
+            assert!(!line.contains(&b'\n'));
             let json = message(Mode::Json, msize, 3, false);
             assert_eq!(json.len(), msize, "{}", String::from_utf8_lossy(&json));
             let value: serde_json::Value = serde_json::from_slice(&json).unwrap();

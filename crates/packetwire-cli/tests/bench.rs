@@ -164,3 +164,79 @@ fn a_silent_server_times_out_and_bad_options_are_refused() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn lost_datagrams_are_counted_and_sent_again() {
+    // Drops every fifth datagram; answers a datagram holding a newline with garbage (in line
+    // mode a datagram is one line, without the newline).
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = socket.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65536];
+        let mut seen = 0u64;
+        while let Ok((n, peer)) = socket.recv_from(&mut buf) {
+            seen += 1;
+            if seen % 5 == 0 {
+                continue;
+            }
+            let reply: &[u8] = if buf[..n].contains(&b'\n') {
+                b"a newline in a datagram"
+            } else {
+                &buf[..n]
+            };
+            let _ = socket.send_to(reply, peer);
+        }
+    });
+    let addr = format!("udp://127.0.0.1:{port}");
+    let out = bench(&[
+        &addr,
+        "--mode",
+        "line",
+        "--msize",
+        "100",
+        "--concurrency",
+        "2",
+        "--duration",
+        "0.5",
+        "--warmup",
+        "0",
+        "--loss-timeout",
+        "0.02",
+        "--timeout",
+        "5",
+        "--output",
+        "json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["requests"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["lost"].as_u64().unwrap() > 0, "{report}");
+
+    // Nothing gets through: the run fails once a request's whole timeout has passed.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = format!("udp://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let out = bench(&[
+        &addr,
+        "--duration",
+        "5",
+        "--warmup",
+        "0",
+        "--loss-timeout",
+        "0.05",
+        "--timeout",
+        "0.4",
+        "--concurrency",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no complete echo within"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    drop(silent);
+}

@@ -41,7 +41,7 @@ mod unix_only {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use packetwire::runtime::Runtime;
+    use packetwire::runtime::{self, Runtime};
     use packetwire::server::ServerOptions;
     use packetwire::unix::SocketAncillary;
     use serde_json::json;
@@ -135,6 +135,66 @@ mod unix_only {
         Ok(())
     }
 
+    /// Records the requests it receives and answers nothing (an answer would wake the
+    /// server's side of the socket, hiding a read that waits when it should not).
+    #[derive(Clone, Default)]
+    struct Record(Arc<std::sync::Mutex<Vec<serde_json::Value>>>);
+
+    impl packetwire::server::StreamRequestHandler for Record {
+        type Request = serde_json::Value;
+        type Response = serde_json::Value;
+
+        async fn handle(
+            &self,
+            session: &mut packetwire::server::StreamSession<serde_json::Value, serde_json::Value>,
+        ) -> packetwire::server::HandlerResult {
+            let request = session.recv().await?;
+            self.0.lock().unwrap().push(request);
+            Ok(())
+        }
+    }
+
+    /// A plain read that ends at a message carrying descriptors has not drained the socket:
+    /// the request queued behind it is received without the client sending anything more.
+    async fn requests_queued_behind_descriptors(rt: Arc<dyn Runtime>) -> TestResult {
+        use packetwire::server::UnixStreamServer;
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("record.sock");
+        let record = Record::default();
+        let server =
+            UnixStreamServer::bind(&path, crate::server_common::protocol(), record.clone()).await?;
+        // Both messages wait in the socket before the server's first read (it serves only
+        // after they are sent): the first carries a descriptor, so that read stops after it.
+        let mut client = packetwire::net::UnixStream::connect(&path).await?;
+        let (reader, _writer) = packetwire::os::pipe()?;
+        let mut out = SocketAncillary::new();
+        out.add_fd(&reader);
+        client
+            .send_all_with_ancillary(b"\"with a descriptor\"\n", &out)
+            .await?;
+        drop(out);
+        client.send_all(b"\"queued behind it\"\n").await?;
+        let serving = rt.spawn(Box::pin({
+            let server = server.clone();
+            async move {
+                let _ = server.serve_forever().await;
+            }
+        }));
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while record.0.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+            runtime::sleep(&*rt, Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            *record.0.lock().unwrap(),
+            [json!("with a descriptor"), json!("queued behind it")],
+            "the request behind the descriptor was not received"
+        );
+        drop(client);
+        server.server_close().await;
+        drop(serving);
+        Ok(())
+    }
+
     async fn socket_file_left_alone_when_replaced(rt: Arc<dyn Runtime>) -> TestResult {
         let server = started(&rt).await?;
         let path = server.socket_path().unwrap();
@@ -190,6 +250,7 @@ mod unix_only {
     runtime_tests! {
         async fn fd_passing_into_and_out_of_the_handler(rt) { fd_passing(rt).await }
         async fn unclaimed_fds_closed(rt) { unclaimed_fds_are_closed(rt).await }
+        async fn no_stall_behind_descriptors(rt) { requests_queued_behind_descriptors(rt).await }
         async fn socket_file_removed_only_if_ours(rt) { socket_file_left_alone_when_replaced(rt).await }
         async fn serves_on_an_abstract_name(rt) { abstract_name(rt).await }
     }

@@ -149,6 +149,24 @@ impl ReadCore {
         Ok(self.buffer.take_up_to(max)?.unwrap_or_default())
     }
 
+    /// One read for a server connection: the buffer first, then the descriptor straight into
+    /// `out`, through [`AsyncFdIo::poll_read_drain`](crate::runtime::AsyncFdIo::poll_read_drain)
+    /// so that a read that drained the socket lets the next one wait for the reactor first.
+    /// `unix`: the descriptor is a Unix stream socket (see [`sys::read_stream`]).
+    pub(crate) fn poll_read_stream(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+        unix: bool,
+    ) -> Poll<io::Result<usize>> {
+        if let Some(n) = read_buffered(&mut self.buffer, out) {
+            return Poll::Ready(Ok(n));
+        }
+        self.shared
+            .io
+            .poll_read_drain(cx, &mut |fd| sys::read_stream(fd, out, unix))
+    }
+
     /// `AsyncRead`: the buffer first, then the descriptor straight into `out`.
     #[cfg_attr(not(any(feature = "tokio", feature = "smol")), allow(dead_code))]
     pub(crate) fn poll_read_into(

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Instant;
@@ -11,7 +12,7 @@ use std::time::Instant;
 use async_io::{Async, Timer};
 use smol::{Executor, Task};
 
-use super::{AsyncFdIo, BoxFuture, FdOp, Runtime, TaskHandle};
+use super::{AsyncFdIo, BoxFuture, FdDrainOp, FdOp, Runtime, TaskHandle};
 
 /// The smol runtime: descriptors through `async_io::Async`, timers through `async_io::Timer`,
 /// blocking work through `blocking::unblock`, and tasks on smol's global executor
@@ -69,6 +70,7 @@ impl Runtime for SmolRuntime {
     fn register(&self, fd: OwnedFd) -> io::Result<Box<dyn AsyncFdIo>> {
         Ok(Box::new(SmolFd {
             inner: Async::new_nonblocking(fd)?,
+            drained: AtomicBool::new(false),
         }))
     }
 }
@@ -136,6 +138,9 @@ impl Drop for SmolTask {
 #[derive(Debug)]
 struct SmolFd {
     inner: Async<OwnedFd>,
+    // The last `poll_read_drain` read drained the descriptor: wait for readability before
+    // the next read instead of trying one that would fail with `WouldBlock`.
+    drained: AtomicBool,
 }
 
 impl AsyncFdIo for SmolFd {
@@ -148,6 +153,32 @@ impl AsyncFdIo for SmolFd {
             match op(self.fd()) {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 result => return Poll::Ready(result),
+            }
+            ready!(self.inner.poll_readable(cx))?;
+        }
+    }
+
+    fn poll_read_drain(
+        &self,
+        cx: &mut Context<'_>,
+        op: &mut FdDrainOp<'_>,
+    ) -> Poll<io::Result<usize>> {
+        if self.drained.load(Ordering::Relaxed) {
+            // async-io re-arms its one-shot interest here; the kernel reports at once bytes
+            // that are already waiting.
+            ready!(self.inner.poll_readable(cx))?;
+            self.drained.store(false, Ordering::Relaxed);
+        }
+        loop {
+            match op(self.fd()) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+                Ok((n, drained)) => {
+                    if drained {
+                        self.drained.store(true, Ordering::Relaxed);
+                    }
+                    return Poll::Ready(Ok(n));
+                }
             }
             ready!(self.inner.poll_readable(cx))?;
         }

@@ -11,7 +11,7 @@ use tokio::io::unix::AsyncFd;
 use tokio::runtime::Handle;
 use tokio::task::JoinHandle;
 
-use super::{AsyncFdIo, BoxFuture, FdOp, Runtime, TaskHandle};
+use super::{AsyncFdIo, BoxFuture, FdDrainOp, FdOp, Runtime, TaskHandle};
 
 /// The tokio runtime: descriptors through `AsyncFd`, tasks through `Handle::spawn`, timers
 /// through `tokio::time` (honouring a paused clock).
@@ -129,6 +129,29 @@ impl AsyncFdIo for TokioFd {
             // On `WouldBlock`, `try_io` clears the readiness and we wait again.
             if let Ok(result) = guard.try_io(|inner| op(inner.get_ref().as_fd())) {
                 return Poll::Ready(result);
+            }
+        }
+    }
+
+    fn poll_read_drain(
+        &self,
+        cx: &mut Context<'_>,
+        op: &mut FdDrainOp<'_>,
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = ready!(self.inner.poll_read_ready(cx))?;
+            match guard.try_io(|inner| op(inner.get_ref().as_fd())) {
+                Ok(Ok((n, drained))) => {
+                    if drained {
+                        // What tokio's own streams do after a short read. Only the readiness
+                        // of the event seen is cleared: bytes that arrive later raise a new
+                        // edge, and the reactor wakes the next wait.
+                        guard.clear_ready();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => {}
             }
         }
     }

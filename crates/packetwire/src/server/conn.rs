@@ -6,6 +6,7 @@ use std::future::poll_fn;
 use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Instant;
 
 use bytes::BytesMut;
@@ -15,7 +16,7 @@ use super::handler::{Address, Extensions, RecvError, RecvParams};
 use super::protocol::StreamRequestDecoder;
 #[cfg(feature = "tls")]
 use super::util::lock;
-use super::util::{until_either, Signal, Slot};
+use super::util::{until_either, Signal, SignalWaiter, Slot};
 use crate::client::SendPacketError;
 use crate::net::stream::Shared;
 use crate::net::{ReadHalf, WriteHalf};
@@ -26,12 +27,23 @@ use crate::unix::{Credentials, SocketAncillary};
 /// How much one read asks the socket for (EasyNetwork's `max_recv_size`).
 pub(crate) const READ_SIZE: usize = 16 * 1024;
 
+/// Encode buffers that grew past this are not kept for the next packet.
+const KEEP_ENCODE_CAPACITY: usize = 64 * 1024;
+
+thread_local! {
+    /// Where a connection's read lands before its bytes are appended to the connection's
+    /// buffer: one per thread, not one per connection, so an idle connection holds no read
+    /// buffer at all (10,000 idle clients would otherwise keep 160 MiB of zeroed scratch).
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 pub(crate) type Encoder<Resp> =
     Arc<dyn Fn(&Resp, &mut BytesMut) -> Result<(), BuildError> + Send + Sync>;
 
 /// The receiving side of a connection.
 pub(crate) enum ReadSide {
-    Net(ReadHalf),
+    /// A TCP (`false`) or Unix stream (`true`) connection.
+    Net(ReadHalf, bool),
     #[cfg(feature = "tls")]
     Tls(Arc<Mutex<crate::tls::TlsStream>>),
 }
@@ -44,12 +56,35 @@ pub(crate) enum WriteSide {
 }
 
 impl ReadSide {
-    async fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+    fn poll_read(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
         match self {
-            Self::Net(half) => poll_fn(|cx| half.core.poll_read_into(cx, out)).await,
+            Self::Net(half, unix) => half.core.poll_read_stream(cx, out, *unix),
             #[cfg(feature = "tls")]
-            Self::Tls(tls) => poll_fn(|cx| lock(tls).server_poll_read(cx, out)).await,
+            Self::Tls(tls) => lock(tls).server_poll_read(cx, out),
         }
+    }
+
+    /// Reads once, appending what came to `buffer` in the same step (so a cancelled read
+    /// loses nothing). Zero: the end of the stream.
+    async fn read_into(&mut self, buffer: &mut BytesMut) -> io::Result<usize> {
+        poll_fn(|cx| {
+            SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                if scratch.len() < READ_SIZE {
+                    scratch.resize(READ_SIZE, 0);
+                }
+                let polled = self.poll_read(cx, &mut scratch[..READ_SIZE]);
+                if let Poll::Ready(Ok(n)) = polled {
+                    buffer.extend_from_slice(&scratch[..n]);
+                }
+                polled
+            })
+        })
+        .await
     }
 }
 
@@ -101,14 +136,20 @@ impl WriteSide {
     }
 }
 
+/// The sending side and the buffer responses are encoded into (kept between packets).
+struct Writer {
+    side: WriteSide,
+    encoded: BytesMut,
+}
+
 struct ClientInner<Resp: ?Sized> {
-    writer: Slot<WriteSide>,
+    writer: Slot<Writer>,
     socket: Arc<Shared>,
     peer: Address,
     local: Address,
     unix: bool,
     tls: bool,
-    closing: Signal,
+    closing: Arc<Signal>,
     closed: AtomicBool,
     encoder: Encoder<Resp>,
     runtime: Arc<dyn Runtime>,
@@ -154,13 +195,16 @@ impl<Resp: ?Sized> StreamClient<Resp> {
     ) -> Self {
         Self {
             inner: Arc::new(ClientInner {
-                writer: Slot::new(writer),
+                writer: Slot::new(Writer {
+                    side: writer,
+                    encoded: BytesMut::new(),
+                }),
                 socket,
                 peer,
                 local,
                 unix,
                 tls,
-                closing: Signal::default(),
+                closing: Arc::default(),
                 closed: AtomicBool::new(false),
                 encoder,
                 runtime,
@@ -171,10 +215,23 @@ impl<Resp: ?Sized> StreamClient<Resp> {
     /// Serializes `packet` and sends it. Fails with [`SendPacketError::Closed`] once the
     /// client is closing. Not cancel-safe (part of the packet may have been sent).
     pub async fn send_packet(&self, packet: &Resp) -> Result<(), SendPacketError> {
-        let data = self.encode(packet)?;
+        if self.is_closing() {
+            return Err(SendPacketError::Closed);
+        }
         let mut writer = self.inner.writer.lock().await;
         match writer.get_mut() {
-            Some(w) if !self.is_closing() => w.write_all(&data).await,
+            Some(w) if !self.is_closing() => {
+                let encoded = self.encode_into(packet, &mut w.encoded);
+                let sent = match encoded {
+                    Ok(()) => w.side.write_all(&w.encoded).await,
+                    Err(e) => Err(e),
+                };
+                w.encoded.clear();
+                if w.encoded.capacity() > KEEP_ENCODE_CAPACITY {
+                    w.encoded = BytesMut::new();
+                }
+                sent
+            }
             _ => Err(SendPacketError::Closed),
         }
     }
@@ -187,21 +244,24 @@ impl<Resp: ?Sized> StreamClient<Resp> {
         packet: &Resp,
         ancillary: &SocketAncillary<'_>,
     ) -> Result<(), SendPacketError> {
-        let data = self.encode(packet)?;
-        let mut writer = self.inner.writer.lock().await;
-        match writer.get_mut() {
-            Some(w) if !self.is_closing() => w.write_all_with_ancillary(&data, ancillary).await,
-            _ => Err(SendPacketError::Closed),
-        }
-    }
-
-    fn encode(&self, packet: &Resp) -> Result<BytesMut, SendPacketError> {
         if self.is_closing() {
             return Err(SendPacketError::Closed);
         }
         let mut data = BytesMut::new();
-        (self.inner.encoder)(packet, &mut data)?;
-        Ok(data)
+        self.encode_into(packet, &mut data)?;
+        let mut writer = self.inner.writer.lock().await;
+        match writer.get_mut() {
+            Some(w) if !self.is_closing() => {
+                w.side.write_all_with_ancillary(&data, ancillary).await
+            }
+            _ => Err(SendPacketError::Closed),
+        }
+    }
+
+    fn encode_into(&self, packet: &Resp, dst: &mut BytesMut) -> Result<(), SendPacketError> {
+        dst.clear();
+        (self.inner.encoder)(packet, dst)?;
+        Ok(())
     }
 
     /// Closes the connection gracefully: waits for a send under way, then shuts down the
@@ -215,7 +275,7 @@ impl<Resp: ?Sized> StreamClient<Resp> {
         }
         let mut writer = self.inner.writer.lock().await;
         if let Some(mut w) = writer.take() {
-            w.shutdown().await;
+            w.side.shutdown().await;
         }
     }
 
@@ -236,7 +296,7 @@ impl<Resp: ?Sized> StreamClient<Resp> {
         self.inner.closing.is_set()
     }
 
-    pub(crate) fn closing_event(&self) -> &Signal {
+    pub(crate) fn closing_event(&self) -> &Arc<Signal> {
         &self.inner.closing
     }
 
@@ -293,12 +353,14 @@ pub struct StreamSession<Req, Resp: ?Sized> {
     // it is reached through `&mut self`, never locked.
     decoder: Mutex<Box<dyn StreamRequestDecoder<Req>>>,
     buffer: BytesMut,
-    scratch: Vec<u8>,
     eof: bool,
     broken: bool,
     ending: bool,
     gone: bool,
     stop: Arc<Signal>,
+    // Lasting registrations with the two signals every read is raced against.
+    closing_waiter: SignalWaiter,
+    stop_waiter: SignalWaiter,
     receives: u64,
     extensions: Extensions,
 }
@@ -322,11 +384,12 @@ impl<Req, Resp: ?Sized> StreamSession<Req, Resp> {
         extensions: Extensions,
     ) -> Self {
         Self {
+            closing_waiter: SignalWaiter::new(Arc::clone(client.closing_event())),
+            stop_waiter: SignalWaiter::new(Arc::clone(&stop)),
             client,
             reader,
             decoder: Mutex::new(decoder),
             buffer: BytesMut::new(),
-            scratch: Vec::new(),
             eof: false,
             broken: false,
             ending: false,
@@ -476,14 +539,8 @@ impl<Req, Resp: ?Sized> StreamSession<Req, Resp> {
             }
             // No early check of the deadline: the read is polled before the timer, so with
             // a zero timeout the bytes the kernel already holds still count.
-            let client = self.client.clone();
-            let stop = Arc::clone(&self.stop);
-            let read = read_once(
-                &mut self.reader,
-                &mut self.scratch,
-                ancillary.as_deref_mut(),
-            );
-            let raced = until_either(client.closing_event(), &stop, read);
+            let read = read_once(&mut self.reader, &mut self.buffer, ancillary.as_deref_mut());
+            let raced = until_either(&mut self.closing_waiter, &mut self.stop_waiter, read);
             let outcome = runtime::maybe_timeout_at(&*runtime, deadline, raced).await;
             match outcome {
                 Err(_elapsed) => return Err(RecvError::TimedOut),
@@ -500,7 +557,8 @@ impl<Req, Resp: ?Sized> StreamSession<Req, Resp> {
                         }
                     };
                 }
-                Ok(Some(Ok(n))) => self.buffer.extend_from_slice(&self.scratch[..n]),
+                // `read_once` appended the bytes already.
+                Ok(Some(Ok(_))) => {}
                 Ok(Some(Err(e))) => {
                     self.broken = true;
                     return Err(match e {
@@ -531,17 +589,17 @@ enum ReadError {
     Io(io::Error),
 }
 
+/// Reads once, appending the bytes to `buffer`.
 async fn read_once(
     reader: &mut ReadSide,
-    scratch: &mut Vec<u8>,
+    buffer: &mut BytesMut,
     ancillary: Option<&mut SocketAncillary<'_>>,
 ) -> Result<usize, ReadError> {
     match (reader, ancillary) {
-        (ReadSide::Net(half), Some(ancillary)) => {
+        (ReadSide::Net(half, _), Some(ancillary)) => {
             match half.core.receive_with_ancillary(READ_SIZE, ancillary).await {
                 Ok(bytes) => {
-                    scratch.clear();
-                    scratch.extend_from_slice(&bytes);
+                    buffer.extend_from_slice(&bytes);
                     Ok(bytes.len())
                 }
                 Err(crate::net::ReceiveError::ControlTruncated { .. }) => {
@@ -550,9 +608,6 @@ async fn read_once(
                 Err(e) => Err(ReadError::Io(e.into())),
             }
         }
-        (reader, _) => {
-            scratch.resize(READ_SIZE, 0);
-            reader.read(scratch).await.map_err(ReadError::Io)
-        }
+        (reader, _) => reader.read_into(buffer).await.map_err(ReadError::Io),
     }
 }

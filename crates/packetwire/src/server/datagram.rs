@@ -23,7 +23,7 @@ use super::util::{catch_panic, lock, until};
 use super::ServeError;
 use crate::client::SendPacketError;
 use crate::net::{DatagramReceiveError, UdpSocket, UnixDatagram};
-use crate::runtime::{self, Runtime, TaskHandle};
+use crate::runtime::{self, Runtime};
 use crate::sockopt::SocketOptions;
 use crate::sync::CatchUnwind;
 use crate::unix::{AncillaryMessage, SocketAncillary, UnixSocketAddress};
@@ -662,9 +662,17 @@ impl<H: DatagramRequestHandler> DatagramCore<H> {
                 !std::mem::replace(&mut queue.active, true)
             };
             if start {
-                let task = self.spawn_client(peer, slot, Arc::clone(&run));
-                guard.tasks.retain(|t| !t.is_finished());
-                guard.tasks.push(task);
+                // The client's handling is polled once here first: a handler that answers
+                // without waiting (an echo) is done at once, with no task spawned and no
+                // wake-up of another worker thread per datagram. One that waits goes on in
+                // a task of its own (the next poll there registers that task's waker).
+                let mut client = self.client_future(peer, slot, Arc::clone(&run));
+                let finished = poll_fn(|cx| Poll::Ready(client.as_mut().poll(cx).is_ready())).await;
+                if !finished {
+                    let task = runtime.spawn(client);
+                    guard.tasks.retain(|t| !t.is_finished());
+                    guard.tasks.push(task);
+                }
             }
         };
         tracing::info!("Server loop break, waiting for remaining tasks...");
@@ -693,21 +701,21 @@ impl<H: DatagramRequestHandler> DatagramCore<H> {
         self.sessions.store(clients.len(), Ordering::Relaxed);
     }
 
-    fn spawn_client(
+    fn client_future(
         self: &Arc<Self>,
         peer: Address,
         slot: Arc<ClientSlot>,
         run: Arc<Run>,
-    ) -> Box<dyn TaskHandle> {
+    ) -> runtime::BoxFuture<()> {
         let core = Arc::clone(self);
-        self.runtime().spawn(Box::pin(CatchUnwind::new(async move {
+        Box::pin(CatchUnwind::new(async move {
             let client = DatagramClient {
                 shared: Arc::clone(&core.shared),
                 peer,
                 run,
             };
             core.run_client(client, slot).await;
-        })))
+        }))
     }
 
     async fn run_client(

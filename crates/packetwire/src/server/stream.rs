@@ -427,7 +427,7 @@ impl<H: StreamRequestHandler> StreamCore<H> {
                 );
                 Some(StreamSession::new(
                     client,
-                    ReadSide::Net(read),
+                    ReadSide::Net(read, false),
                     decoder,
                     stop,
                     extensions,
@@ -449,7 +449,7 @@ impl<H: StreamRequestHandler> StreamCore<H> {
                 );
                 Some(StreamSession::new(
                     client,
-                    ReadSide::Net(read),
+                    ReadSide::Net(read, true),
                     decoder,
                     stop,
                     extensions,

@@ -3,6 +3,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
@@ -142,27 +143,6 @@ pub(crate) async fn until<F: Future>(stop: &Signal, future: F) -> Option<F::Outp
     .await
 }
 
-/// Like [`until`], with two stop signals.
-pub(crate) async fn until_either<F: Future>(
-    a: &Signal,
-    b: &Signal,
-    future: F,
-) -> Option<F::Output> {
-    let mut future = pin!(future);
-    let mut a = pin!(a.wait());
-    let mut b = pin!(b.wait());
-    poll_fn(|cx| {
-        if let Poll::Ready(output) = future.as_mut().poll(cx) {
-            return Poll::Ready(Some(output));
-        }
-        if a.as_mut().poll(cx).is_ready() || b.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    })
-    .await
-}
-
 /// Runs `future`, turning a panic into `Err` (the panic hook has reported it): a panicking
 /// handler is a handler error, not the end of its client's task.
 pub(crate) async fn catch_panic<F: Future>(future: F) -> Result<F::Output, super::HandlerError> {
@@ -191,6 +171,8 @@ pub(crate) async fn catch_panic<F: Future>(future: F) -> Result<F::Output, super
 /// long-lived server signal does not keep every finished client task's waker.
 #[derive(Debug, Default)]
 pub(crate) struct Signal {
+    // `is_set` without the lock: it is asked on every receive of every connection.
+    flag: AtomicBool,
     state: Mutex<SignalState>,
 }
 
@@ -213,6 +195,7 @@ impl Signal {
         let waiters = {
             let mut state = lock(&self.state);
             state.set = true;
+            self.flag.store(true, Ordering::Release);
             std::mem::take(&mut state.waiters)
         };
         for waker in waiters.into_values() {
@@ -221,7 +204,7 @@ impl Signal {
     }
 
     pub(crate) fn is_set(&self) -> bool {
-        lock(&self.state).set
+        self.flag.load(Ordering::Acquire)
     }
 
     pub(crate) fn wait(&self) -> SignalWait<'_> {
@@ -237,11 +220,89 @@ impl Signal {
     }
 }
 
+/// A lasting registration with a [`Signal`], for a task that waits for it again and again
+/// (a connection racing every read against the stop signals): it registers once, and later
+/// polls from the same task take no lock. Dropping it deregisters.
+#[derive(Debug)]
+pub(crate) struct SignalWaiter {
+    signal: Arc<Signal>,
+    id: Option<u64>,
+    waker: Option<Waker>,
+}
+
+impl SignalWaiter {
+    pub(crate) fn new(signal: Arc<Signal>) -> Self {
+        Self {
+            signal,
+            id: None,
+            waker: None,
+        }
+    }
+
+    #[cfg(test)]
+    fn signal(&self) -> &Arc<Signal> {
+        &self.signal
+    }
+
+    pub(crate) fn poll_wait(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.signal.is_set() {
+            return Poll::Ready(());
+        }
+        if self.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            // Registered with this task's waker: `set` wakes it (and sets the flag first).
+            return Poll::Pending;
+        }
+        let mut state = lock(&self.signal.state);
+        if state.set {
+            return Poll::Ready(());
+        }
+        let id = *self.id.get_or_insert_with(|| {
+            let id = state.next_id;
+            state.next_id += 1;
+            id
+        });
+        state.waiters.insert(id, cx.waker().clone());
+        self.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+impl Drop for SignalWaiter {
+    fn drop(&mut self) {
+        if let Some(id) = self.id {
+            lock(&self.signal.state).waiters.remove(&id);
+        }
+    }
+}
+
+/// Runs `future` until it completes (`Some`) or either signal is set (`None`), like
+/// [`until`] with two signals and lasting registrations.
+pub(crate) async fn until_either<F: Future>(
+    a: &mut SignalWaiter,
+    b: &mut SignalWaiter,
+    future: F,
+) -> Option<F::Output> {
+    let mut future = pin!(future);
+    poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        if a.poll_wait(cx).is_ready() || b.poll_wait(cx).is_ready() {
+            return Poll::Ready(None);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
 impl Future for SignalWait<'_> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
+        if this.signal.is_set() {
+            return Poll::Ready(());
+        }
         let mut state = lock(&this.signal.state);
         if state.set {
             return Poll::Ready(());
@@ -302,5 +363,40 @@ mod tests {
         assert!(signal.is_set());
         assert!(Pin::new(&mut wait).poll(&mut cx).is_ready());
         assert!(Pin::new(&mut signal.wait()).poll(&mut cx).is_ready());
+    }
+
+    #[test]
+    fn a_lasting_waiter_registers_once_and_is_woken() {
+        struct Count(std::sync::atomic::AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let signal = Arc::new(Signal::default());
+        let count = Arc::new(Count(Default::default()));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+        {
+            let mut waiter = SignalWaiter::new(Arc::clone(&signal));
+            for _ in 0..10 {
+                assert!(waiter.poll_wait(&mut cx).is_pending());
+                assert_eq!(signal.waiters(), 1);
+            }
+        }
+        assert_eq!(signal.waiters(), 0, "a dropped waiter deregisters");
+        let mut waiter = SignalWaiter::new(Arc::clone(&signal));
+        assert!(waiter.poll_wait(&mut cx).is_pending());
+        // Another task's waker replaces the first.
+        let other = Waker::from(Arc::new(Noop));
+        assert!(waiter
+            .poll_wait(&mut Context::from_waker(&other))
+            .is_pending());
+        assert!(waiter.poll_wait(&mut cx).is_pending());
+        assert_eq!(signal.waiters(), 1);
+        signal.set();
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert!(waiter.poll_wait(&mut cx).is_ready());
+        assert_eq!(waiter.signal().waiters(), 0);
     }
 }

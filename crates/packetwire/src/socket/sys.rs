@@ -40,6 +40,36 @@ pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     retry(|| rustix::io::read(fd, &mut *buf))
 }
 
+/// A read from a connected stream socket that also says whether it drained the socket: it
+/// returned fewer bytes than `buf` holds, and (on a Unix socket, `unix`) no control data
+/// made it stop early. A Unix stream read ends at a message that carried descriptors (or,
+/// with `SO_PASSCRED`, at a message from another writer) with more bytes still queued; with
+/// no control buffer given, the kernel discards that control data and flags it with
+/// `MSG_CTRUNC`, which this call takes as "maybe not drained". (TCP urgent data can also end
+/// a read early; packetwire never reads it, like tokio's streams, which drain the same way.)
+pub(crate) fn read_stream(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    unix: bool,
+) -> io::Result<(usize, bool)> {
+    let len = buf.len();
+    if !unix {
+        let n = read(fd, buf)?;
+        return Ok((n, n > 0 && n < len));
+    }
+    let received = retry(|| {
+        rustix::net::recvmsg(
+            fd,
+            &mut [io::IoSliceMut::new(&mut *buf)],
+            &mut rustix::net::RecvAncillaryBuffer::default(),
+            rustix::net::RecvFlags::CMSG_CLOEXEC,
+        )
+    })?;
+    let n = received.bytes;
+    let clean = !received.flags.contains(rustix::net::ReturnFlags::CTRUNC);
+    Ok((n, n > 0 && n < len && clean))
+}
+
 pub(crate) fn write(fd: BorrowedFd<'_>, kind: FdKind, buf: &[u8]) -> io::Result<usize> {
     match kind {
         // No SIGPIPE when the peer is gone: the caller gets EPIPE.
