@@ -125,7 +125,7 @@ pub use line::{Encoding, LineSerializer, Newline};
 #[cfg(feature = "codec")]
 pub use protocol::CodecError;
 pub use protocol::{DatagramProtocol, PacketDecoder, StreamProtocol};
-pub use receive_buffer::{ReceiveBuffer, TakeError, DEFAULT_READ_SIZE};
+pub use receive_buffer::{read_via_scratch, ReceiveBuffer, TakeError, DEFAULT_READ_SIZE};
 pub use serializer::{DatagramSerializer, StreamSerializer, DEFAULT_LIMIT};
 pub use stapled::StapledSerializer;
 pub use structs::{

@@ -19,6 +19,71 @@ use crate::DEFAULT_LIMIT;
 /// asks for a size (EasyNetwork's `DEFAULT_STREAM_BUFSIZE`).
 pub const DEFAULT_READ_SIZE: usize = 16 * 1024;
 
+/// Read scratch space kept per thread up to this size; a larger read gets a buffer of its own.
+const READ_SCRATCH_KEEP: usize = 1 << 20;
+
+thread_local! {
+    /// Zeroed room for [`read_via_scratch`], grown once and reused by every reader of the thread.
+    static READ_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Lets `read` write up to `max` bytes into a zeroed per-thread scratch buffer, and appends the
+/// bytes it says it wrote to `dst`. Returns what `read` returned; on error `dst` is unchanged.
+///
+/// This is how every packetwire reader moves bytes from a socket into its buffer. Zeroing the
+/// room keeps this crate free of `unsafe`; zeroing it once per thread instead of once per read
+/// turns a `max`-byte memset per read into a copy of the bytes that came, and leaves an idle
+/// connection's buffer empty instead of holding `max` bytes of room.
+///
+/// ```
+/// use bytes::BytesMut;
+///
+/// let mut buffer = BytesMut::from(&b"ab"[..]);
+/// let got = packetwire_proto::read_via_scratch(&mut buffer, 16, |room| {
+///     room[..3].copy_from_slice(b"cde");
+///     Ok::<_, std::io::Error>(3)
+/// });
+/// assert_eq!(got.unwrap(), 3);
+/// assert_eq!(&buffer[..], b"abcde");
+/// ```
+///
+/// # Panics
+///
+/// If `read` claims more than `max` bytes.
+pub fn read_via_scratch<E>(
+    dst: &mut BytesMut,
+    max: usize,
+    read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+) -> Result<usize, E> {
+    fn run<E>(
+        scratch: &mut Vec<u8>,
+        dst: &mut BytesMut,
+        max: usize,
+        read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<usize, E> {
+        if scratch.len() < max {
+            scratch.resize(max, 0);
+        }
+        let result = read(&mut scratch[..max]);
+        if let Ok(n) = result {
+            assert!(
+                n <= max,
+                "a read claimed more bytes than it was given room for"
+            );
+            dst.extend_from_slice(&scratch[..n]);
+        }
+        result
+    }
+    if max > READ_SCRATCH_KEEP {
+        return run(&mut Vec::new(), dst, max, read);
+    }
+    READ_SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => run(&mut scratch, dst, max, read),
+        // A read made from inside another one's `read`: a buffer of its own.
+        Err(_) => run(&mut Vec::new(), dst, max, read),
+    })
+}
+
 /// Why a `take_*` method of [`ReceiveBuffer`] could not return bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -206,18 +271,8 @@ impl ReceiveBuffer {
         max: usize,
         read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> Result<usize, E> {
-        let start = self.data.len();
-        // Zero the room first: it keeps this crate free of `unsafe` at the cost of a memset next
-        // to a system call.
-        self.data.resize(start + max, 0);
-        let result = read(&mut self.data[start..]);
-        let read = *result.as_ref().unwrap_or(&0);
-        assert!(
-            read <= max,
-            "a read claimed more bytes than it was given room for"
-        );
-        self.data.truncate(start + read);
-        if result.is_ok() && read == 0 && max > 0 {
+        let result = read_via_scratch(&mut self.data, max, read);
+        if matches!(result, Ok(0)) && max > 0 {
             self.eof = true;
         }
         result

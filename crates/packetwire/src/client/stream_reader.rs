@@ -116,16 +116,8 @@ where
         &mut self,
         read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> Result<usize, E> {
-        let start = self.buffer.len();
         let max = self.max_recv_size;
-        // Zeroed room: no `unsafe` for a memset next to a system call.
-        self.buffer.resize(start + max, 0);
-        let result = read(&mut self.buffer[start..]);
-        let n = match &result {
-            Ok(n) => (*n).min(max),
-            Err(_) => 0,
-        };
-        self.buffer.truncate(start + n);
+        let result = packetwire_proto::read_via_scratch(&mut self.buffer, max, read);
         if matches!(result, Ok(0)) {
             self.eof = true;
         }

@@ -30,13 +30,6 @@ pub(crate) const READ_SIZE: usize = 16 * 1024;
 /// Encode buffers that grew past this are not kept for the next packet.
 const KEEP_ENCODE_CAPACITY: usize = 64 * 1024;
 
-thread_local! {
-    /// Where a connection's read lands before its bytes are appended to the connection's
-    /// buffer: one per thread, not one per connection, so an idle connection holds no read
-    /// buffer at all (10,000 idle clients would otherwise keep 160 MiB of zeroed scratch).
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
 pub(crate) type Encoder<Resp> =
     Arc<dyn Fn(&Resp, &mut BytesMut) -> Result<(), BuildError> + Send + Sync>;
 
@@ -69,20 +62,27 @@ impl ReadSide {
     }
 
     /// Reads once, appending what came to `buffer` in the same step (so a cancelled read
-    /// loses nothing). Zero: the end of the stream.
+    /// loses nothing). Zero: the end of the stream. The read lands in the thread's scratch
+    /// buffer ([`read_via_scratch`](packetwire_proto::read_via_scratch)), so an idle connection
+    /// holds no read buffer at all (10,000 idle clients would otherwise keep 160 MiB of zeroed
+    /// room).
     async fn read_into(&mut self, buffer: &mut BytesMut) -> io::Result<usize> {
         poll_fn(|cx| {
-            SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                if scratch.len() < READ_SIZE {
-                    scratch.resize(READ_SIZE, 0);
+            let mut pending = false;
+            let result = packetwire_proto::read_via_scratch(buffer, READ_SIZE, |room| {
+                match self.poll_read(cx, room) {
+                    Poll::Ready(result) => result,
+                    Poll::Pending => {
+                        pending = true;
+                        Err(io::ErrorKind::WouldBlock.into())
+                    }
                 }
-                let polled = self.poll_read(cx, &mut scratch[..READ_SIZE]);
-                if let Poll::Ready(Ok(n)) = polled {
-                    buffer.extend_from_slice(&scratch[..n]);
-                }
-                polled
-            })
+            });
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(result)
+            }
         })
         .await
     }
